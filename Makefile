@@ -1,0 +1,41 @@
+# tabaug_ray: `make demo` and `make test` work on a machine with nothing installed but Python 3.11.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DEPS_HASH := $(shell cat pyproject.toml | sha256sum | cut -c1-16)
+DEPS_STAMP := $(VENV)/.deps-$(DEPS_HASH)
+EDITABLE_STAMP := $(VENV)/.editable-$(shell echo "$(CURDIR)" | sha256sum | cut -c1-16)
+PYTEST_ARGS ?=
+
+.PHONY: install demo test bench clean
+
+install: $(EDITABLE_STAMP)
+
+# Dependencies are reinstalled only when pyproject.toml changes. torch is pinned to the CPU build
+# (an unpinned torch pulls a multi-GB CUDA build); setuptools<81 keeps TPOT importable.
+$(DEPS_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip "setuptools<81" wheel
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[dev]"
+	rm -f $(VENV)/.deps-* $(VENV)/.editable-*
+	touch $(DEPS_STAMP) $(EDITABLE_STAMP)
+
+# A venv shared between checkouts (CI) only needs this checkout installed in editable mode.
+$(EDITABLE_STAMP): $(DEPS_STAMP)
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	rm -f $(VENV)/.editable-*
+	touch $(EDITABLE_STAMP)
+
+demo: install
+	$(VENV)/bin/tabaug datasets list
+	$(VENV)/bin/tabaug datasets show breast_cancer
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install
+	for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info

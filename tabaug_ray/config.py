@@ -1,0 +1,163 @@
+"""Experiment configs: TOML files validated by frozen pydantic models.
+
+Errors name the file, the field and the problem on one line; every config has a stable hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tabaug_ray.errors import TabaugError
+
+
+class Section(BaseModel):
+    """Base of every config section: frozen, unknown fields rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ExperimentSection(Section):
+    name: str = Field(min_length=1)
+    kind: Literal["inductive_bias", "mlda"] = "inductive_bias"
+    seed: int = 0
+    folds: int = Field(5, ge=1, le=100)
+    runs: int = Field(1, ge=1, le=1000)
+    data_dir: str | None = None
+
+
+class DatasetEntry(Section):
+    """A dataset by registry name, or a local file with its target and task."""
+
+    name: str = Field(min_length=1)
+    path: str | None = None
+    target: str | None = None
+    task: Literal["regression", "binary", "multiclass"] | None = None
+    categorical: tuple[str, ...] = ()
+    schema_: dict[str, Literal["gaussian", "bernoulli", "categorical"]] = Field(default_factory=dict, alias="schema")
+
+    @model_validator(mode="after")
+    def _file_needs_target(self) -> "DatasetEntry":
+        if self.path is not None and (self.target is None or self.task is None):
+            raise ValueError("a dataset given by path needs 'target' and 'task'")
+        return self
+
+
+class ExecutionSection(Section):
+    address: str | None = None  # None: local Ray; "auto" or "ray://host:port": a cluster
+    max_cpus: int | None = Field(None, ge=1)
+    cpus_per_unit: float = Field(1.0, gt=0)
+    max_retries: int = Field(2, ge=0)
+
+
+class VAESection(Section):
+    latent_dim: int = Field(10, ge=1)
+    hidden_dim: int = Field(256, ge=1)
+    n_seeds: int = Field(10, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    batch_size: int = Field(256, ge=1)
+    max_epochs: int = Field(10_000, ge=1)
+    patience: int = Field(15, ge=1)
+    min_delta: float = Field(2.0, ge=0)
+    val_fraction: float = Field(0.2, gt=0, lt=1)
+    restore_best: bool = True
+    bgm_n_init: int = Field(10, ge=1)
+    bgm_max_iter: int = Field(5000, ge=1)
+
+
+PRESETS: dict[str, tuple[int, int]] = {"reliable": (7500, 1000), "realistic": (100, 100)}
+
+
+class EvaluationSection(Section):
+    presets: tuple[Literal["reliable", "realistic"], ...] = ("realistic",)
+    repeats: int = Field(5, ge=1)
+    utility: bool = True
+
+    @property
+    def sizes(self) -> list[tuple[str, int, int]]:
+        """(preset, M, L) for every preset asked for."""
+        return [(p, *PRESETS[p]) for p in self.presets]
+
+
+class InductiveBiasSection(Section):
+    models: tuple[Literal["vae_bgm", "ctgan"], ...] = ("vae_bgm",)
+    scenarios: tuple[Literal["big_data", "low_data", "pretrain", "avg", "maml", "drs"], ...] = (
+        "low_data", "big_data")
+    n_low: int = Field(300, ge=2)
+    n_big: int = Field(10_000, ge=2)
+    n_synthetic: int = Field(10_000, ge=1)
+
+
+class ExperimentConfig(Section):
+    experiment: ExperimentSection
+    datasets: tuple[DatasetEntry, ...] = Field(min_length=1)
+    execution: ExecutionSection = ExecutionSection()
+    vae: VAESection = VAESection()
+    evaluation: EvaluationSection = EvaluationSection()
+    inductive_bias: InductiveBiasSection = InductiveBiasSection()
+
+    @field_validator("datasets")
+    @classmethod
+    def _unique_names(cls, value: tuple[DatasetEntry, ...]) -> tuple[DatasetEntry, ...]:
+        names = [d.name for d in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"dataset names must be unique; repeated: {dupes}")
+        return value
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+    @property
+    def hash(self) -> str:
+        """Stable 16-hex-digit hash of the validated config (defaults included)."""
+        return stable_hash(self.to_dict())
+
+    @property
+    def results_hash(self) -> str:
+        """Hash of everything that can change results (all but the execution section)."""
+        return self.section_hash(*(k for k in self.to_dict() if k != "execution"))
+
+    def section_hash(self, *names: str) -> str:
+        """Hash of only some sections: a unit's key depends on the slice of config it reads."""
+        data = self.to_dict()
+        return stable_hash({n: data[n] for n in names})
+
+
+def stable_hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _format_error(path: Path, exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown field"
+    more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+    return f"{path}: field '{loc}': {msg}{more}"
+
+
+def parse_config(data: dict[str, Any], *, source: str | Path = "<config>") -> ExperimentConfig:
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise TabaugError(_format_error(Path(source), exc)) from None
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read and validate a TOML experiment config; any problem is a one-line TabaugError."""
+    path = Path(path)
+    if not path.is_file():
+        raise TabaugError(f"{path}: config file not found")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise TabaugError(f"{path}: malformed TOML ({exc})") from None
+    return parse_config(data, source=path)
+

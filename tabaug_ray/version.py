@@ -1,0 +1,21 @@
+"""Code version: part of every unit key. Bump CODE_VERSION when a change alters results, so that
+resumed runs recompute instead of mixing old and new numbers."""
+
+from __future__ import annotations
+
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+CODE_VERSION = "0.1.0"
+
+
+@lru_cache(maxsize=1)
+def code_version_label() -> str:
+    """CODE_VERSION plus the git commit when run from a checkout (recorded, not hashed)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+                                capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{CODE_VERSION}+g{commit}" if commit else CODE_VERSION

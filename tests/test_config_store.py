@@ -1,0 +1,111 @@
+"""Experiment configs and the result store."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tabaug_ray.config import load_config, parse_config
+from tabaug_ray.distributed.store import REQUIRED, ResultStore
+from tabaug_ray.errors import TabaugError
+
+GOOD = """
+[experiment]
+name = "t"
+folds = 2
+
+[[datasets]]
+name = "breast_cancer"
+"""
+
+
+def write(tmp_path, text, name="c.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_config_is_validated_frozen_and_hashed(tmp_path):
+    cfg = load_config(write(tmp_path, GOOD))
+    assert cfg.experiment.folds == 2 and cfg.datasets[0].name == "breast_cancer"
+    assert cfg.vae.n_seeds == 10 and cfg.evaluation.sizes == [("realistic", 100, 100)]
+    with pytest.raises(Exception):
+        cfg.experiment.folds = 3  # frozen
+    same = load_config(write(tmp_path, GOOD + "\n# a comment\n", "d.toml"))
+    assert same.hash == cfg.hash and len(cfg.hash) == 16
+    other = load_config(write(tmp_path, GOOD.replace("folds = 2", "folds = 3"), "e.toml"))
+    assert other.hash != cfg.hash
+    cpu = load_config(write(tmp_path, GOOD + "[execution]\nmax_cpus = 1\n", "f.toml"))
+    assert cpu.results_hash == cfg.results_hash and cpu.hash != cfg.hash
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[experiment\nname=1", "malformed TOML"),
+    (GOOD + "colour = 'red'\n", "field 'datasets.0.colour': unknown field"),
+    (GOOD.replace("folds = 2", "folds = 0"), "field 'experiment.folds': Input should be greater than or equal to 1"),
+    ('[experiment]\nname="x"\n[[datasets]]\nname="f"\npath="a.csv"\n', "needs 'target' and 'task'"),
+    (GOOD + "[vae]\nlatent = 3\n", "field 'vae.latent': unknown field"),
+])
+def test_bad_configs_name_file_and_field(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(TabaugError) as info:
+        load_config(path)
+    assert str(path) in str(info.value) and message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(TabaugError, match="config file not found"):
+        load_config(tmp_path / "none.toml")
+
+
+def rows(key, n=3, **extra):
+    base = dict(experiment="e", dataset="d", fold=0, run=0, scenario="low_data", model="vae_bgm", n=300,
+                m=100, l=100, seed=1, unit_key=key, seconds=1.5, code_version="0.1.0")
+    return [dict(base, metric=f"m{i}", value=float(i), **extra) for i in range(n)]
+
+
+def test_store_writes_parts_readable_by_pandas(tmp_path):
+    store = ResultStore(out=tmp_path)
+    assert store.read().empty and list(store.read().columns)[:len(REQUIRED)] == list(REQUIRED)
+    store.write("k1", rows("k1"))
+    store.write("k2", rows("k2", eta=0.05, repeat=2))
+    table = pd.read_parquet(tmp_path / "results")
+    assert len(table) == 6 and set(REQUIRED) <= set(table.columns)
+    assert store.done_keys() == {"k1", "k2"} and store.has("k1") and not store.has("k3")
+    assert table.loc[table.unit_key == "k2", "eta"].eq(0.05).all()
+    assert table.loc[table.unit_key == "k1", "eta"].isna().all()
+    assert np.allclose(store.read().sort_values(["unit_key", "metric"]).value, [0, 1, 2, 0, 1, 2])
+
+
+def test_store_rejects_bad_rows_and_leaves_no_torn_file(tmp_path):
+    store = ResultStore(out=tmp_path)
+    store.write("k1", rows("k1"))
+    before = (tmp_path / "results" / "k1.parquet").read_bytes()
+    bad = rows("k1")
+    del bad[0]["metric"]
+    with pytest.raises(ValueError, match="missing \\['metric'\\]"):
+        store.write("k1", bad)
+    with pytest.raises(ValueError, match="unknown \\['colour'\\]"):
+        store.write("k1", rows("k1", colour="red"))
+    assert (tmp_path / "results" / "k1.parquet").read_bytes() == before
+    assert sorted(os.listdir(tmp_path / "results")) == ["k1.parquet"]
+
+
+def test_store_keeps_config_and_refuses_to_mix_configs(tmp_path):
+    store = ResultStore(out=tmp_path)
+    store.save_config(GOOD, config_hash="aaa", resolved={"x": 1})
+    assert (tmp_path / "config.toml").read_text() == GOOD
+    store.write("k1", rows("k1"))
+    store.save_config(GOOD, config_hash="aaa", resolved={"x": 1})  # same config: resume is fine
+    with pytest.raises(TabaugError, match="holds results of another config"):
+        store.save_config(GOOD + "#", config_hash="bbb", resolved={"x": 2})
+    assert (tmp_path / "config.toml").read_text() == GOOD
+
+
+def test_parse_config_from_dict_names_source():
+    with pytest.raises(TabaugError, match="^x.toml: field 'datasets'"):
+        parse_config({"experiment": {"name": "a"}, "datasets": []}, source="x.toml")
