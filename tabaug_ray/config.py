@@ -113,10 +113,15 @@ class ExperimentConfig(Section):
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
 
+    def _hashable(self) -> dict[str, Any]:
+        data = self.to_dict()
+        data["experiment"].pop("data_dir", None)  # where the data lives is not what it is
+        return data
+
     @property
     def hash(self) -> str:
         """Stable 16-hex-digit hash of the validated config (defaults included)."""
-        return stable_hash(self.to_dict())
+        return stable_hash(self._hashable())
 
     @property
     def results_hash(self) -> str:
@@ -125,7 +130,7 @@ class ExperimentConfig(Section):
 
     def section_hash(self, *names: str) -> str:
         """Hash of only some sections: a unit's key depends on the slice of config it reads."""
-        data = self.to_dict()
+        data = self._hashable()
         return stable_hash({n: data[n] for n in names})
 
 

@@ -109,3 +109,13 @@ def test_store_keeps_config_and_refuses_to_mix_configs(tmp_path):
 def test_parse_config_from_dict_names_source():
     with pytest.raises(TabaugError, match="^x.toml: field 'datasets'"):
         parse_config({"experiment": {"name": "a"}, "datasets": []}, source="x.toml")
+
+
+def test_store_on_a_file_system_uri(tmp_path):
+    store = ResultStore(out=f"file://{tmp_path}/remote")
+    store.write("k1", rows("k1"))
+    store.record_failure("k2", {"error": "boom"})
+    assert store.done_keys() == {"k1"} and store.failures() == [{"error": "boom"}]
+    assert len(pd.read_parquet(tmp_path / "remote" / "results")) == 3
+    store.clear_failure("k2")
+    assert store.failures() == []

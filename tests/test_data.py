@@ -171,10 +171,12 @@ def test_unit_split_pools_are_disjoint_from_training_rows(adult):
     split = make_split(adult.n_rows, fold=1, n_folds=5, run=0, seed=0, n=300, m=7500, l=1000)
     train = set(split.train)
     assert len(train) == 300 and not train & set(split.test)
-    pools = [set(split.eval_train), set(split.eval_est), set(split.eval_val)]
+    pools = [set(rows) for rows in split.eval_rows(7500, 1000)]
     assert [len(p) for p in pools] == [7500, 1000, 1000]
     assert not any(train & p for p in pools)
     assert not (pools[0] & pools[1]) and not (pools[1] & pools[2]) and not (pools[0] & pools[2])
+    small = split.eval_rows(100, 100)
+    assert set(small[0]) <= pools[0] and len(small[1]) == len(small[2]) == 100
     other_run = make_split(adult.n_rows, fold=1, n_folds=5, run=1, seed=0, n=300, m=100, l=100)
     assert set(other_run.train) != train
     with pytest.raises(TabaugError, match="M \\+ 2L = 60000"):

@@ -65,16 +65,20 @@ class UnitSplit:
     Args:
         train: the generator's / learner's training rows (N of the fold's training part).
         test: the fold's held-out rows (utility and MLDA test set).
-        eval_train: M real rows to train the discriminator.
-        eval_est: L real rows to estimate the divergences.
-        eval_val: L real rows for the discriminator's early stopping.
+        eval_pool: M + 2L real rows outside `train`, in random order; `eval_rows(m, l)` cuts it.
     """
 
     train: np.ndarray
     test: np.ndarray
-    eval_train: np.ndarray
-    eval_est: np.ndarray
-    eval_val: np.ndarray
+    eval_pool: np.ndarray
+
+    def eval_rows(self, m: int, l: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(M discriminator-training, L estimation, L validation) rows: a prefix of the pool, so a
+        smaller preset uses a subset of a larger one's rows."""
+        if m + 2 * l > len(self.eval_pool):
+            raise TabaugError(f"evaluation needs M + 2L = {m + 2 * l} rows; the pool holds {len(self.eval_pool)}")
+        pool = self.eval_pool
+        return pool[:m], pool[m:m + l], pool[m + l:m + 2 * l]
 
 
 def make_split(
@@ -82,7 +86,7 @@ def make_split(
     codes: np.ndarray | None = None,
 ) -> UnitSplit:
     """Split for one unit: N training rows from the fold's training part (covering categories),
-    and evaluation pools of M + 2L rows drawn from all rows outside those N.
+    and an evaluation pool of M + 2L rows drawn from all rows outside those N.
 
     # NOTE[DIFF]: the reference code drew its M = L = 100 evaluation rows from data that overlapped
     # the generator's training rows; here they are disjoint by construction.
@@ -99,8 +103,7 @@ def make_split(
         raise TabaugError(f"evaluation pools need M + 2L = {need} rows outside the N = {n} training rows, "
                           f"but the dataset has only {len(outside)}")
     pool = rng_for(seed, fold, run, "eval").permutation(outside)[:need]
-    return UnitSplit(train=train, test=test, eval_train=np.sort(pool[:m]),
-                     eval_est=np.sort(pool[m:m + l]), eval_val=np.sort(pool[m + l:]))
+    return UnitSplit(train=train, test=test, eval_pool=pool)
 
 
 def hash_seed(*keys: int | str) -> int:

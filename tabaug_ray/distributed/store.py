@@ -1,22 +1,22 @@
 """The result store: one long-format table written as one Parquet part per finished unit.
 
-Each part is written to a hidden temporary file and renamed into place, so a crash never leaves
-a torn part; `pandas.read_parquet(OUT / "results")` reads the whole table (hidden files are
-ignored by pyarrow). A unit whose part exists is done.
+Each part is written to a hidden temporary file and moved into place, so a crash never leaves a
+torn part; `pandas.read_parquet(OUT / "results")` reads the whole table (hidden files are ignored
+by pyarrow). A unit whose part exists is done. OUT is a local path or any pyarrow file-system URI.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
-import uuid
-from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tabaug_ray.distributed.storage import Storage
 from tabaug_ray.errors import TabaugError
 
 REQUIRED = ("experiment", "dataset", "fold", "run", "scenario", "model", "metric", "value",
@@ -35,41 +35,23 @@ SCHEMA = pa.schema([
 COLUMNS = tuple(SCHEMA.names)
 
 
-def _atomic_write_bytes(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        write(tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 class ResultStore:
-    """Parquet parts under OUT/results, the config under OUT/config.toml.
+    """Parquet parts under OUT/results, the config under OUT/config.toml, failures under OUT/failed.
 
     Args:
-        out: the output directory (created if missing).
+        out: the output directory: a local path or a pyarrow file-system URI.
     """
 
     def __init__(self, *, out: str | os.PathLike) -> None:
-        self.out = Path(out)
-        self.results = self.out / "results"
-
-    def part_path(self, unit_key: str) -> Path:
-        return self.results / f"{unit_key}.parquet"
+        self.storage = Storage(uri=out)
 
     def has(self, unit_key: str) -> bool:
-        return self.part_path(unit_key).is_file()
+        return self.storage.exists("results", f"{unit_key}.parquet")
 
     def done_keys(self) -> set[str]:
-        if not self.results.is_dir():
-            return set()
-        return {p.stem for p in self.results.glob("*.parquet") if not p.name.startswith(".")}
+        return {name.removesuffix(".parquet") for name in self.storage.list("results", ".parquet")}
 
-    def write(self, unit_key: str, records: Iterable[Mapping[str, Any]]) -> Path:
+    def write(self, unit_key: str, records: Iterable[Mapping[str, Any]]) -> None:
         """Write one unit's rows atomically; every row must carry the REQUIRED columns."""
         rows = [dict(r) for r in records]
         if not rows:
@@ -81,29 +63,36 @@ class ResultStore:
                 raise ValueError(f"unit {unit_key}: result row has missing {missing} / unknown {unknown} columns")
             if row["unit_key"] != unit_key:
                 raise ValueError(f"unit {unit_key}: row carries unit_key {row['unit_key']!r}")
-        table = pa.Table.from_pylist(rows, schema=SCHEMA)
-        self.results.mkdir(parents=True, exist_ok=True)
-        path = self.part_path(unit_key)
-        _atomic_write_bytes(path, lambda tmp: pq.write_table(table, tmp))
-        return path
+        buffer = io.BytesIO()
+        pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), buffer)
+        self.storage.write_bytes(buffer.getvalue(), "results", f"{unit_key}.parquet")
 
     def read(self) -> pd.DataFrame:
         """The whole long table (empty with the right columns when nothing is stored)."""
-        parts = sorted(p for p in self.results.glob("*.parquet") if not p.name.startswith(".")) \
-            if self.results.is_dir() else []
-        if not parts:
+        names = self.storage.list("results", ".parquet")
+        if not names:
             return SCHEMA.empty_table().to_pandas()
-        return pa.concat_tables([pq.read_table(p, schema=SCHEMA) for p in parts]).to_pandas()
+        tables = [pq.read_table(self.storage.path("results", n), schema=SCHEMA, filesystem=self.storage.fs)
+                  for n in names]
+        return pa.concat_tables(tables).to_pandas()
 
     def save_config(self, text: str, *, config_hash: str, resolved: Mapping[str, Any]) -> None:
         """Keep the exact config; refuse to mix results of a different config in one OUT."""
-        self.out.mkdir(parents=True, exist_ok=True)
-        meta_path = self.out / "config.json"
-        if meta_path.is_file():
-            old = json.loads(meta_path.read_text()).get("hash")
+        if self.storage.exists("config.json"):
+            old = json.loads(self.storage.read_bytes("config.json")).get("hash")
             if old != config_hash and self.done_keys():
-                raise TabaugError(f"{self.out}: holds results of another config (hash {old}, this one "
+                raise TabaugError(f"{self.storage.uri}: holds results of another config (hash {old}, this one "
                                   f"{config_hash}); choose a new --out or remove the old results")
-        _atomic_write_bytes(self.out / "config.toml", lambda tmp: tmp.write_text(text))
+        self.storage.write_bytes(text.encode(), "config.toml")
         meta = {"hash": config_hash, "config": resolved}
-        _atomic_write_bytes(meta_path, lambda tmp: tmp.write_text(json.dumps(meta, indent=2)))
+        self.storage.write_bytes(json.dumps(meta, indent=2).encode(), "config.json")
+
+    def record_failure(self, unit_key: str, failure: Mapping[str, Any]) -> None:
+        self.storage.write_bytes(json.dumps(dict(failure), indent=2, default=str).encode(), "failed",
+                                 f"{unit_key}.json")
+
+    def clear_failure(self, unit_key: str) -> None:
+        self.storage.delete("failed", f"{unit_key}.json")
+
+    def failures(self) -> list[dict]:
+        return [json.loads(self.storage.read_bytes("failed", n)) for n in self.storage.list("failed", ".json")]

@@ -1,0 +1,28 @@
+"""Report: aggregation (mean (std), gains), statistics, plots and rendering of a results directory.
+
+Public API (imported lazily so that `tabaug` starts fast):
+    load, summary_table, gains_table, paired_values, METRIC_DIRECTION, metric_direction  (aggregate)
+    wilcoxon_vs_baseline, friedman_nemenyi, FriedmanResult                                (stats)
+    build_report, Report                                                                    (build)
+    render_markdown, render_latex, render_html, render_csv                                  (render)
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "load": "aggregate", "summary_table": "aggregate", "gains_table": "aggregate",
+    "paired_values": "aggregate", "METRIC_DIRECTION": "aggregate", "metric_direction": "aggregate",
+    "default_baseline": "aggregate", "default_metric": "aggregate",
+    "wilcoxon_vs_baseline": "stats", "friedman_nemenyi": "stats", "FriedmanResult": "stats",
+    "build_report": "build", "Report": "build",
+    "render_markdown": "render", "render_latex": "render", "render_html": "render", "render_csv": "render",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,74 @@
+"""`tabaug run` and `tabaug sweep`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="experiment TOML file")
+    parser.add_argument("--out", required=True, help="output directory (results, report inputs, artifacts)")
+    parser.add_argument("--data-dir", default=None, help="folder with MANIFEST.tsv (default: $TABAUG_DATA_DIR)")
+    parser.add_argument("--address", default=None, help="join a Ray cluster: 'auto' or 'ray://host:port'")
+    parser.add_argument("--max-cpus", type=int, default=None, help="cap the CPUs of a local Ray")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    run = subparsers.add_parser("run", help="run an experiment (resumes: finished units are skipped)")
+    _common(run)
+    run.set_defaults(func=run_command)
+    sweep = subparsers.add_parser("sweep", help="Ray Tune + Optuna sweep over config fields (resumable)")
+    _common(sweep)
+    sweep.set_defaults(func=sweep_command)
+
+
+def sweep_command(args: argparse.Namespace) -> int:
+    from tabaug_ray.distributed.sweep import run_sweep
+
+    summary = run_sweep(args.config, out=args.out, data_dir=args.data_dir, address=args.address,
+                        max_cpus=args.max_cpus)
+    print(f"best {summary['metric']} = {summary['best_value']:.5g} with {summary['best_params']} "
+          f"({summary['trials']} trials, {summary['failed_trials']} failed) -> {args.out}/sweep")
+    return 0
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tabaug_ray.config import load_config
+    from tabaug_ray.data.registry import resolve_data_dir
+    from tabaug_ray.distributed.executor import Executor, check_address
+    from tabaug_ray.pipelines.base import RunContext
+
+    config = load_config(args.config)
+    data_dir = args.data_dir or config.experiment.data_dir
+    if data_dir:
+        data_dir = str(resolve_data_dir(data_dir).resolve())
+    ctx = RunContext(config=config, data_dir=data_dir)
+    for entry in config.datasets:  # fail fast, on the driver, on a bad dataset
+        ctx.data(entry.name)
+    executor = Executor(ctx=ctx, out=args.out, config_text=Path(args.config).read_text(),
+                        address=check_address(args.address or config.execution.address),
+                        max_cpus=args.max_cpus or config.execution.max_cpus, progress=not args.no_progress)
+    summary = executor.run()
+    print(f"{config.experiment.name}: {summary.planned} units planned, {summary.skipped} already done, "
+          f"{summary.finished} finished, {len(summary.failed)} failed in {summary.seconds:.1f} s -> {args.out}")
+    for failure in summary.failed:
+        print(f"FAILED {failure['label']}: {failure['error']} (traceback in {args.out}/failed/{failure['unit_key']}.json)",
+              file=sys.stderr)
+    if summary.planned and not summary.failed:
+        _print_table(args.out)
+    return 1 if summary.failed else 0
+
+
+def _print_table(out: str) -> None:
+    from tabaug_ray.distributed.store import ResultStore
+
+    table = ResultStore(out=out).read()
+    if table.empty:
+        return
+    keys = ["dataset", "scenario", "model", "metric"] + [c for c in ("preset",) if table[c].notna().any()]
+    summary = table.groupby(keys, dropna=False)["value"].agg(["mean", "std", "count"]).reset_index()
+    print(summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))

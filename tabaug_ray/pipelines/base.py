@@ -1,0 +1,156 @@
+"""What every experiment kind shares: units, their results, and the per-process data context.
+
+A pipeline module has `plan(ctx) -> list[Unit]` and `run(unit, ctx, deps) -> UnitResult`,
+plain functions with no Ray: `distributed/` decides where and when they run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+import warnings
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from tabaug_ray.config import DatasetEntry, ExperimentConfig, stable_hash
+from tabaug_ray.data.registry import Dataset, load_dataset, load_file
+from tabaug_ray.data.schema import TableSchema, infer_schema
+from tabaug_ray.data.splits import hash_seed
+from tabaug_ray.version import CODE_VERSION, code_version_label
+
+PIPELINES = {"inductive_bias": "tabaug_ray.pipelines.inductive_bias", "mlda": "tabaug_ray.pipelines.mlda"}
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One schedulable piece of an experiment.
+
+    Args:
+        key: unique id = hash(config slice, data fingerprint, code version, params).
+        kind: which step of the pipeline runs it (the pipeline dispatches on it).
+        dataset, fold, run: where it sits in the experiment grid.
+        params: step-specific settings (scenario, model, sizes, ...), JSON-serialisable.
+        deps: keys of units whose values this unit consumes (passed as Ray object refs).
+        num_cpus: the CPUs its code really uses (torch threads, TPOT / AutoGluon workers).
+        writes_results: False for producer-only units (their value is an artifact, not rows).
+        keep_value: True when later units consume the value (kept as a resumable artifact).
+    """
+
+    key: str
+    kind: str
+    dataset: str
+    fold: int
+    run: int
+    params: Mapping[str, Any] = field(default_factory=dict)
+    deps: tuple[str, ...] = ()
+    num_cpus: float = 1.0
+    writes_results: bool = True
+    keep_value: bool = False
+
+    @property
+    def label(self) -> str:
+        extra = ",".join(f"{k}={v}" for k, v in self.params.items() if isinstance(v, (str, int, float)))
+        return f"{self.kind}[{self.dataset} f{self.fold} r{self.run} {extra}]"
+
+
+@dataclass
+class UnitResult:
+    """Rows for the result store and, for producers, a value later units consume."""
+
+    records: list[dict] = field(default_factory=list)
+    value: Any = None
+
+
+def make_key(config: ExperimentConfig, sections: tuple[str, ...], dataset: Dataset, **parts: Any) -> str:
+    """A unit key from the config sections it reads, the data and the code version."""
+    return stable_hash({"config": config.section_hash("experiment", *sections), "data": dataset.fingerprint,
+                        "code": CODE_VERSION, **parts})
+
+
+def unit_seed(config: ExperimentConfig, unit: Unit, *extra: int | str) -> int:
+    """The seed of a unit: derived from the config seed and the unit's place in the grid."""
+    return hash_seed(config.experiment.seed, unit.dataset, unit.fold, unit.run, *extra)
+
+
+def make_record(config: ExperimentConfig, unit: Unit, *, scenario: str, model: str, metric: str, value: float,
+                seed: int, seconds: float, n: int | None = None, m: int | None = None, l: int | None = None,
+                **extra: Any) -> dict:
+    """One row of the long results table."""
+    return {"experiment": config.experiment.name, "dataset": unit.dataset, "fold": unit.fold, "run": unit.run,
+            "scenario": scenario, "model": model, "metric": metric, "value": float(value), "n": n, "m": m,
+            "l": l, "seed": seed, "unit_key": unit.key, "seconds": float(seconds),
+            "code_version": code_version_label(), "status": "ok", **extra}
+
+
+def pipeline_module(kind: str):
+    return importlib.import_module(PIPELINES[kind])
+
+
+@dataclass(frozen=True, eq=False)
+class DataContext:
+    """A dataset with its schema, loaded once per process."""
+
+    dataset: Dataset
+    schema: TableSchema
+
+    def codes_of_categoricals(self, matrix: np.ndarray) -> np.ndarray:
+        cols = [i for i, c in enumerate(self.schema.columns) if c.kind != "gaussian"]
+        return matrix[:, cols].astype(int)
+
+
+def load_entry(entry: DatasetEntry, data_dir: str | None) -> Dataset:
+    if entry.path is not None:
+        return load_file(entry.path, target=entry.target, task=entry.task, categorical=entry.categorical,
+                         name=entry.name, schema_overrides=entry.schema_)
+    ds = load_dataset(entry.name, data_dir=data_dir)
+    if entry.target or entry.task or entry.categorical or entry.schema_:
+        ds = type(ds)(name=ds.name, frame=ds.frame, target=entry.target or ds.target, task=entry.task or ds.task,
+                      categorical=entry.categorical or ds.categorical, source=ds.source,
+                      schema_overrides=dict(entry.schema_))
+    return ds
+
+
+@lru_cache(maxsize=8)
+def _context(entry_json: str, data_dir: str | None) -> DataContext:
+    entry = DatasetEntry.model_validate_json(entry_json)
+    ds = load_entry(entry, data_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        schema = infer_schema(ds.frame, target=ds.target, task=ds.task, categorical=ds.categorical,
+                              overrides=ds.schema_overrides, source=ds.source)
+    return DataContext(dataset=ds, schema=schema)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a unit needs besides its own spec: the config and where the data lives.
+
+    Args:
+        config: the validated experiment config.
+        data_dir: the data directory (CLI flag, else the config's, else $TABAUG_DATA_DIR).
+    """
+
+    config: ExperimentConfig
+    data_dir: str | None = None
+
+    def data(self, name: str) -> DataContext:
+        """The named dataset of the config, loaded and schema-inferred once per process."""
+        entry = next(d for d in self.config.datasets if d.name == name)
+        return _context(entry.model_dump_json(by_alias=True), self.data_dir or self.config.experiment.data_dir)
+
+
+class Timer:
+    """`with Timer() as t: ...; t.seconds`."""
+
+    def __enter__(self) -> "Timer":
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+
+RunFn = Callable[[Unit, RunContext, Mapping[str, Any]], UnitResult]

@@ -1,0 +1,198 @@
+"""Assemble everything a report shows from an output directory: tables, tests, plots, config."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from tabaug_ray.errors import TabaugError
+from tabaug_ray.report import aggregate as agg
+from tabaug_ray.report import plots as P
+from tabaug_ray.report.stats import FriedmanResult, friedman_nemenyi, wilcoxon_vs_baseline
+
+
+@dataclass
+class Report:
+    """Everything `render` needs; built by `build_report`.
+
+    Args:
+        out_dir: the results directory reported on.
+        metrics: metrics of the gains, tests and plots (first = primary).
+        baseline: baseline scenario, or None when there is none (no gains, no tests).
+        directions: metric -> "lower" / "higher" used for every metric in the tables.
+        summary: tidy summary of all metrics (see `aggregate.summary_table`).
+        settings: setting columns shown as row keys; pair_settings: those matched to the baseline.
+    """
+
+    out_dir: Path
+    metrics: list[str]
+    baseline: str | None
+    directions: dict[str, str]
+    summary: pd.DataFrame
+    settings: list[str]
+    pair_settings: list[str]
+    gains: pd.DataFrame | None = None
+    wilcoxon: pd.DataFrame | None = None
+    friedman: list[FriedmanResult] = field(default_factory=list)
+    failed: pd.DataFrame = field(default_factory=pd.DataFrame)
+    plots: list[P.Plot] = field(default_factory=list)
+    config_text: str | None = None
+    sweep_trials: pd.DataFrame | None = None
+    sweep_best: dict | None = None
+    notes: list[str] = field(default_factory=list)
+    alpha: float = 0.05
+    n_rows: int = 0
+
+    @property
+    def primary(self) -> str:
+        return self.metrics[0]
+
+
+def build_report(
+    out_dir: str | Path,
+    *,
+    metrics: Sequence[str] | None = None,
+    baseline: str | None = None,
+    directions: Mapping[str, str] | None = None,
+    alpha: float = 0.05,
+    with_plots: bool = True,
+    experiment: str | None = None,
+) -> Report:
+    """Load `OUT/results` and compute the report's tables, tests and (optionally) plots.
+
+    Args:
+        out_dir: the output directory of `tabaug run`.
+        metrics: metrics for gains / tests / plots; default: the default metric first, then every
+            other non-time metric.
+        baseline: baseline scenario; default `low_data` if present, else `none`.
+        directions: overrides of METRIC_DIRECTION, e.g. {"auc": "higher"}.
+        alpha: significance level (Holm, Nemenyi critical difference).
+        with_plots: draw the PNG figures.
+        experiment: keep only this experiment's rows (when a directory holds several).
+    """
+    out_dir = Path(out_dir)
+    df = agg.load(out_dir)
+    n_experiments = agg.ok_rows(df)["experiment"].nunique()
+    if experiment is not None:
+        df = df[df["experiment"].astype(str) == agg.check_choice(df, "experiment", experiment, "--experiment")]
+    directions = dict(directions or {})
+    for metric in directions:
+        agg.metric_direction(metric, directions)  # validates the value
+    ok = agg.ok_rows(df)
+    if not len(ok):
+        raise TabaugError(f"no finished units with values in {out_dir / 'results'}")
+    if metrics:
+        metrics = [agg.check_choice(df, "metric", m, "--metric") for m in dict.fromkeys(metrics)]
+    else:
+        first = agg.default_metric(df)
+        metrics = [first, *[m for m in agg.available(df, "metric") if m != first and not agg.is_time_metric(m)]]
+    if baseline is not None:
+        agg.check_choice(df, "scenario", baseline, "--baseline")
+    else:
+        baseline = agg.default_baseline(df)
+    all_metrics = agg.available(df, "metric")
+    roles = agg.setting_roles(ok, baseline)
+    report = Report(
+        out_dir=out_dir, metrics=list(metrics), baseline=baseline,
+        directions={m: agg.metric_direction(m, directions) for m in all_metrics},
+        summary=agg.summary_table(df, directions=directions, baseline=baseline), settings=list(roles.shown),
+        pair_settings=list(roles.pair), failed=_failures(df, out_dir), alpha=alpha, n_rows=len(df),
+    )
+    unknown = [m for m in all_metrics if m not in agg.METRIC_DIRECTION and m not in directions
+               and not agg.is_time_metric(m)]
+    if unknown:
+        report.notes.append(f"direction not known for {', '.join(unknown)}: assumed {agg.DEFAULT_DIRECTION}-is-better"
+                            " (override with --direction NAME=higher)")
+    if experiment is None and n_experiments > 1:
+        report.notes.append(f"{n_experiments} experiments in one directory: gains and tests use one baseline "
+                            f"({baseline}) for all; report one at a time with --experiment NAME")
+    if baseline is None:
+        report.notes.append("no baseline scenario (low_data / none) found: gains and tests skipped; "
+                            "choose one with --baseline")
+    else:
+        report.gains = agg.gains_table(df, metrics, baseline, directions=directions)
+        tests = [wilcoxon_vs_baseline(df, m, baseline, directions=directions, alpha=alpha) for m in metrics]
+        tests = [t for t in tests if len(t)]
+        report.wilcoxon = pd.concat(tests, ignore_index=True) if tests else None
+    models = [m for m in agg.available(df, "model") if not agg.is_teacher(m)]
+    for metric in metrics:
+        for model in models:
+            if ((ok["metric"] == metric) & (ok["model"] == model)).any():
+                report.friedman.append(
+                    friedman_nemenyi(df, metric, model, baseline=baseline, directions=directions, alpha=alpha)
+                )
+    _read_extras(report)
+    if with_plots:
+        report.plots = make_plots(df, report)
+    return report
+
+
+def _failures(df: pd.DataFrame, out_dir: Path) -> pd.DataFrame:
+    """Failed rows in the results plus the executor's failure records, one row per unit."""
+    frames = [f for f in (agg.failed_units(df), agg.read_failures(out_dir)) if len(f)]
+    if not frames:
+        return pd.DataFrame()
+    out = pd.concat(frames, ignore_index=True).drop_duplicates("unit_key").reset_index(drop=True)
+    first = [c for c in ("unit_key", "label", "experiment", "dataset", "fold", "run") if c in out.columns]
+    return out[first + [c for c in out.columns if c not in first]]
+
+
+def _read_extras(report: Report) -> None:
+    config = report.out_dir / "config.toml"
+    if config.is_file():
+        report.config_text = config.read_text(encoding="utf-8", errors="replace")
+    trials = report.out_dir / "sweep" / "trials.csv"
+    if trials.is_file():
+        try:
+            report.sweep_trials = pd.read_csv(trials)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            report.notes.append(f"cannot read {trials}: {exc}")
+    best = report.out_dir / "sweep" / "best.json"
+    if best.is_file():
+        try:
+            report.sweep_best = json.loads(best.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            report.notes.append(f"cannot read {best}: {exc}")
+
+
+def make_plots(df: pd.DataFrame, report: Report) -> list[P.Plot]:
+    """Draw every figure the data call for (see `plots`)."""
+    out: list[P.Plot] = []
+
+    def add(fig, name: str, title: str, caption: str = "") -> None:
+        if fig is not None:
+            out.append(P.Plot(name=name, title=title, png=P.figure_png(fig), caption=caption))
+
+    primary, baseline, directions = report.primary, report.baseline, report.directions
+    for metric in report.metrics:
+        add(P.plot_metric_by_scenario(df, metric, baseline=baseline, directions=directions),
+            f"{metric}_by_scenario", f"{metric} by scenario",
+            "Mean over folds and runs per dataset; error bars are one standard deviation.")
+    if baseline is not None:
+        pairs = agg.paired_values(df, primary, baseline, directions=directions)
+        for setting in P.setting_axes(pairs):
+            add(P.plot_gain_vs_setting(pairs, setting, primary, baseline), f"gain_vs_{setting}",
+                f"Improvement over {baseline} against {setting}",
+                f"Relative {primary} improvement of each method over {baseline} on matched units.")
+        tsp = P.teacher_student_pairs(df, pairs, primary, baseline=baseline, directions=directions)
+        add(P.plot_teacher_vs_gain(tsp, primary), "teacher_vs_gain", "Teacher strength against student gain",
+            "Does a weak teacher hurt? x < 0: the teacher alone is worse than the student without "
+            "augmentation; y < 0: augmentation made the student worse.")
+    for res in report.friedman:
+        if res.metric == primary and res.ok:
+            add(P.plot_cd_diagram(res), f"cd_{primary}_{_safe(res.model)}",
+                f"Critical-difference diagram: {primary} / {res.model}",
+                f"Mean ranks (1 = best) over {res.n_blocks} blocks; CD = {res.cd:.3g} at alpha = {report.alpha}.")
+    if report.sweep_trials is not None and len(report.sweep_trials):
+        objective, mode = P.sweep_objective(report.sweep_trials, report.sweep_best, primary)
+        add(P.plot_sweep(report.sweep_trials, objective, mode), "sweep", "Sweep trials",
+            f"Objective {objective} per trial ({mode}) and against each varied configuration value.")
+    return out
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)

@@ -1,0 +1,203 @@
+"""Significance tests: paired Wilcoxon against the baseline (Holm-corrected) and Friedman + Nemenyi.
+
+All statistics come from libraries: scipy.stats (wilcoxon, friedmanchisquare, studentized_range),
+statsmodels (multipletests) and scikit-posthocs (posthoc_nemenyi_friedman). Cases a test cannot
+handle are reported as "n/a (reason)" instead of raising.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from tabaug_ray.report.aggregate import (
+    MODEL_ORDER,
+    SCENARIO_ORDER,
+    add_method_labels,
+    collapse,
+    is_teacher,
+    method_table,
+    metric_direction,
+    natural_key,
+    ok_rows,
+    ordered,
+    paired_values,
+    setting_roles,
+)
+
+WILCOXON_COLUMNS = (
+    "metric", "model", "method", "baseline", "n_pairs", "mean_gain", "median_diff", "wins", "ties",
+    "losses", "statistic", "p_value", "p_holm", "significant", "note",
+)
+
+
+def wilcoxon_vs_baseline(
+    df: pd.DataFrame,
+    metric: str,
+    baseline: str,
+    *,
+    directions: Mapping[str, str] | None = None,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Paired two-sided Wilcoxon signed-rank test of each method against the baseline, per model.
+
+    Pairs are matched on (dataset, fold, run, model, pairing settings) — see `paired_values`.
+    p-values are Holm-corrected over the methods of one (metric, model) family. Fewer than 2
+    matched pairs gives "n/a (reason)"; all differences zero gives p = 1.0 with a note (scipy
+    cannot rank all-zero differences: depending on the version it warns or raises).
+
+    Args:
+        df: the long results table.
+        metric: metric to test.
+        baseline: the baseline scenario.
+        directions: overrides of METRIC_DIRECTION (sets the sign of mean_gain / wins).
+        alpha: family-wise significance level for Holm.
+    """
+    from scipy.stats import wilcoxon
+    from statsmodels.stats.multitest import multipletests
+
+    pairs = paired_values(df, metric, baseline, directions=directions)
+    methods = method_table(df, metric, baseline)
+    rows = []
+    for model in ordered(methods["model"].unique(), MODEL_ORDER):
+        sub = pairs[pairs["model"] == model]
+        family = []
+        for method in _method_order(methods[methods["model"] == model]):
+            p = sub[sub["method"] == method]
+            diff = (p["value"] - p["baseline_value"]).to_numpy()
+            row = dict(
+                metric=metric, model=model, method=method, baseline=baseline, n_pairs=len(p),
+                mean_gain=float(p["gain"].mean()) if len(p) else np.nan,
+                median_diff=float(np.median(diff)) if len(p) else np.nan,
+                wins=int((p["gain"] > 0).sum()), ties=int((p["gain"] == 0).sum()),
+                losses=int((p["gain"] < 0).sum()), statistic=np.nan, p_value=np.nan, p_holm=np.nan,
+                significant=False, note="",
+            )
+            if len(p) < 2:
+                row["note"] = f"n/a (fewer than 2 matched pairs: n={len(p)})"
+            elif np.all(diff == 0):
+                row.update(p_value=1.0, note="all differences zero: p = 1.0")
+            else:
+                res = wilcoxon(p["value"].to_numpy(), p["baseline_value"].to_numpy())
+                row.update(statistic=float(res.statistic), p_value=float(res.pvalue))
+            family.append(row)
+        tested = [r for r in family if np.isfinite(r["p_value"])]
+        if tested:
+            reject, p_holm, _, _ = multipletests([r["p_value"] for r in tested], alpha=alpha, method="holm")
+            for r, rej, ph in zip(tested, reject, p_holm):
+                r.update(p_holm=float(ph), significant=bool(rej))
+        rows += family
+    return pd.DataFrame(rows, columns=list(WILCOXON_COLUMNS))
+
+
+def _method_order(rows: pd.DataFrame) -> list[str]:
+    """Methods sorted by their scenario's canonical order, then by label."""
+    rank = {s: i for i, s in enumerate(ordered(rows["scenario"].unique(), SCENARIO_ORDER))}
+    scenario_of = dict(zip(rows["method"], rows["scenario"]))
+    return sorted(scenario_of, key=lambda m: (rank[scenario_of[m]], natural_key(m)))
+
+
+@dataclass
+class FriedmanResult:
+    """Friedman test over blocks (datasets) and methods, with the Nemenyi post-hoc.
+
+    Args:
+        metric, model: what was compared.
+        statistic, p_value: Friedman chi-square and its p-value (NaN when n/a).
+        n_blocks: number of complete blocks used.
+        mean_ranks: average rank of each method (1 = best, by the metric's direction).
+        nemenyi: symmetric matrix of Nemenyi p-values (methods x methods), or None.
+        cd: Nemenyi critical difference of mean ranks at alpha, or None.
+        note: "" or "n/a (reason)" or what was dropped to get complete blocks.
+        table: the blocks x methods table of means that was tested.
+    """
+
+    metric: str
+    model: str
+    statistic: float = np.nan
+    p_value: float = np.nan
+    n_blocks: int = 0
+    mean_ranks: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+    nemenyi: pd.DataFrame | None = None
+    cd: float | None = None
+    note: str = ""
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def ok(self) -> bool:
+        return self.nemenyi is not None
+
+
+def friedman_nemenyi(
+    df: pd.DataFrame,
+    metric: str,
+    model: str,
+    *,
+    baseline: str | None = None,
+    directions: Mapping[str, str] | None = None,
+    alpha: float = 0.05,
+) -> FriedmanResult:
+    """Friedman test across methods over datasets, then the Nemenyi post-hoc and critical difference.
+
+    A block is a dataset (and, when the baseline varies them, a value of the pairing settings such
+    as M, L or the training size); each cell is the mean over folds and runs. Methods present in
+    fewer than half of the blocks are dropped, then incomplete blocks. Needs >= 3 methods and >= 3
+    blocks, else the result is "n/a (reason)".
+
+    Args:
+        df: the long results table.
+        metric, model: which values to compare.
+        baseline: the baseline scenario (decides the pairing settings); None = no pairing settings.
+        directions: overrides of METRIC_DIRECTION (ranks: 1 = best).
+        alpha: level for the critical difference.
+    """
+    from scipy.stats import friedmanchisquare, studentized_range
+    from scikit_posthocs import posthoc_nemenyi_friedman
+
+    res = FriedmanResult(metric=metric, model=model)
+    roles = setting_roles(ok_rows(df), baseline)
+    data = collapse(df[(df["metric"] == metric) & (df["model"] == model)], roles.shown)
+    data = add_method_labels(data[~data["model"].map(is_teacher)], roles.method)
+    blocks = ["dataset", *roles.pair]
+    if not len(data):
+        res.note = f"n/a (no values of {metric} for {model})"
+        return res
+    means = data.groupby([*blocks, "method"], dropna=False, sort=False)["value"].mean()
+    table = means.unstack("method")
+    table = table[[m for m in _method_order(data) if m in table.columns]]
+    notes = []
+    keep = table.notna().sum() >= table.shape[0] / 2
+    if not keep.all():
+        notes.append(f"dropped methods in fewer than half of the blocks: {', '.join(table.columns[~keep])}")
+        table = table.loc[:, keep]
+    complete = table.notna().all(axis=1)
+    if not complete.all():
+        notes.append(f"dropped {int((~complete).sum())} incomplete block(s)")
+        table = table[complete]
+    res.table, res.n_blocks = table, len(table)
+    if table.shape[1] < 3:
+        res.note = f"n/a (fewer than 3 methods: {table.shape[1]})"
+        return res
+    if table.shape[0] < 3:
+        res.note = f"n/a (fewer than 3 datasets/blocks: {table.shape[0]})"
+        return res
+    ascending = metric_direction(metric, directions) == "lower"
+    res.mean_ranks = table.rank(axis=1, ascending=ascending).mean().sort_values()
+    values = table.to_numpy(dtype=float)
+    if np.all(values == values[:, :1]):
+        res.statistic, res.p_value = 0.0, 1.0
+        notes.append("all methods tied in every block: p = 1.0")
+    else:
+        stat = friedmanchisquare(*values.T)
+        res.statistic, res.p_value = float(stat.statistic), float(stat.pvalue)
+    nem = posthoc_nemenyi_friedman(values)
+    nem.index = nem.columns = list(table.columns)
+    res.nemenyi = nem
+    k, n = table.shape[1], table.shape[0]
+    q_alpha = studentized_range.ppf(1 - alpha, k, np.inf) / np.sqrt(2)
+    res.cd = float(q_alpha * np.sqrt(k * (k + 1) / (6.0 * n)))
+    res.note = "; ".join(notes)
+    return res

@@ -1,0 +1,492 @@
+"""Report: aggregation, statistics, plots and renderers on seeded long tables written as Parquet parts.
+
+The statistics are checked against the libraries' own answers (scipy, statsmodels, scikit-posthocs)
+on the same numbers, and on known cases: a method that is always better is significant, an
+identical one is not.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import scikit_posthocs as sp
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+from tabaug_ray.cli import main
+from tabaug_ray.distributed.store import ResultStore
+from tabaug_ray.errors import TabaugError
+from tabaug_ray.report import aggregate as agg
+from tabaug_ray.report.build import build_report
+from tabaug_ray.report.render import format_gain, format_mean_std, render_latex, render_markdown
+from tabaug_ray.report.stats import friedman_nemenyi, wilcoxon_vs_baseline
+
+# ------------------------------------------------------------------ seeded tables, written as the store does
+BASE = {  # columns every part carries (the results contract)
+    "experiment": None, "dataset": None, "fold": None, "run": None, "scenario": None, "model": None,
+    "metric": None, "value": None, "n": None, "m": None, "l": None, "seed": None, "unit_key": None,
+    "seconds": None, "code_version": "test",
+}
+
+
+def write_parts(out: Path, rows: list[dict]) -> Path:
+    """One Parquet part per unit in OUT/results, written by the result store itself; returns OUT."""
+    store = ResultStore(out=out)
+    by_unit: dict[str, list[dict]] = {}
+    for row in rows:
+        clean = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+        by_unit.setdefault(row["unit_key"], []).append(clean)
+    for key, unit_rows in by_unit.items():
+        store.write(key, unit_rows)
+    return out
+
+
+def inductive_bias_rows(*, seed: int = 0, datasets=("adult", "king", "letter"), folds: int = 5,
+                        runs: int = 2, with_failed: bool = True) -> list[dict]:
+    """Inductive-bias experiment: low_data baseline; pretrain always better; avg identical to low_data;
+    drs noisy around low_data; big_data (N=10000) much better. Metrics js (lower) and accuracy (higher)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    level = {d: 0.4 + 0.2 * i for i, d in enumerate(datasets)}
+    for d in datasets:
+        for fold in range(folds):
+            for run in range(runs):
+                base_js = level[d] + rng.normal(0, 0.01)
+                base_acc = 0.70 + rng.normal(0, 0.01)
+                values = {
+                    "low_data": (base_js, base_acc),
+                    "big_data": (base_js - 0.3 + rng.normal(0, 0.005), base_acc + 0.08 + rng.normal(0, 0.005)),
+                    "pretrain": (base_js - 0.1 - abs(rng.normal(0, 0.01)), base_acc + 0.02 + abs(rng.normal(0, 0.01))),
+                    "avg": (base_js, base_acc),
+                    "drs": (base_js + rng.normal(0, 0.02), base_acc + rng.normal(0, 0.02)),
+                }
+                for scenario, (js, acc) in values.items():
+                    n = 10000 if scenario == "big_data" else 300
+                    key = f"{d}-{fold}-{run}-{scenario}"
+                    common = dict(BASE, experiment="ib", dataset=d, fold=fold, run=run, scenario=scenario,
+                                  model="vae_bgm", n=n, m=7500, l=1000, seed=1000 * fold + run, unit_key=key,
+                                  seconds=float(rng.uniform(1, 2)))
+                    rows.append({**common, "metric": "js", "value": float(js)})
+                    rows.append({**common, "metric": "accuracy", "value": float(acc)})
+    if with_failed:
+        rows.append(dict(BASE, experiment="ib", dataset=datasets[0], fold=0, run=0, scenario="maml",
+                         model="vae_bgm", metric="error", value=np.nan, n=300, m=7500, l=1000, seed=0,
+                         unit_key="failed-maml-unit", seconds=0.5, status="failed"))
+    return rows
+
+
+def mlda_rows(*, seed: int = 1, datasets=("abalone", "cpu", "houses", "wine"), folds: int = 3, runs: int = 2,
+              train_sizes=(500, 2000)) -> list[dict]:
+    """MLDA experiment: baseline none; noise; mlda over eta x volume with a teacher; student mlp."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for d_i, d in enumerate(datasets):
+        for ts in train_sizes:
+            for fold in range(folds):
+                for run in range(runs):
+                    base = 1.0 + d_i + 2000.0 / ts * 0.1 + rng.normal(0, 0.02)
+                    # the last dataset's teacher is weaker than the student: there augmentation hurts
+                    teacher = base * (0.85 + 0.3 * d_i / (len(datasets) - 1)) + rng.normal(0, 0.01)
+                    key0 = f"{d}-{ts}-{fold}-{run}"
+                    common = dict(BASE, experiment="mlda", dataset=d, fold=fold, run=run, seed=fold * 10 + run,
+                                  train_size=ts, seconds=1.0)
+                    rows.append({**common, "scenario": "none", "model": "mlp", "metric": "rmse", "value": base,
+                                 "unit_key": key0 + "-none"})
+                    rows.append({**common, "scenario": "none", "model": "mlp", "metric": "r2",
+                                 "value": 0.5 + rng.normal(0, 0.02), "unit_key": key0 + "-none"})
+                    rows.append({**common, "scenario": "noise", "model": "mlp", "metric": "rmse",
+                                 "value": base + rng.normal(0, 0.02), "unit_key": key0 + "-noise", "eta": 0.05})
+                    for eta in (0.01, 0.05, 0.1):
+                        for volume in (1000, 4000):
+                            improvement = (0.05 + 0.3 * eta) * (1000 / ts) ** 0.3 if teacher < base else -0.03
+                            key = f"{key0}-mlda-{eta}-{volume}"
+                            rows.append({**common, "scenario": "mlda", "model": "mlp", "metric": "rmse",
+                                         "value": base * (1 - improvement) + rng.normal(0, 0.01), "eta": eta,
+                                         "volume": volume, "teacher": "lgbm", "unit_key": key})
+                            rows.append({**common, "scenario": "mlda", "model": "mlp", "metric": "fit_seconds",
+                                         "value": 0.5 + volume / 4000, "eta": eta, "volume": volume,
+                                         "teacher": "lgbm", "unit_key": key})
+                    rows.append({**common, "scenario": "mlda", "model": "teacher:lgbm", "metric": "rmse",
+                                 "value": teacher, "teacher": "lgbm", "unit_key": key0 + "-teacher"})
+    return rows
+
+
+def write_sweep(out: Path, *, seed: int = 2, n_trials: int = 12) -> None:
+    rng = np.random.default_rng(seed)
+    eta = rng.choice([0.01, 0.05, 0.1], n_trials)
+    volume = rng.choice([500, 1000, 5000], n_trials)
+    rmse = 1.0 - 2 * eta + volume / 1e5 + rng.normal(0, 0.02, n_trials)
+    sweep = out / "sweep"
+    sweep.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"trial_id": range(n_trials), "config/eta": eta, "config/volume": volume,
+                  "val_rmse": rmse}).to_csv(sweep / "trials.csv", index=False)
+    best = int(np.argmin(rmse))
+    (sweep / "best.json").write_text(json.dumps({"metric": "val_rmse", "mode": "min",
+                                                 "config": {"eta": float(eta[best]), "volume": int(volume[best])},
+                                                 "value": float(rmse[best])}))
+
+
+# ----------------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def ib_rows() -> pd.DataFrame:
+    return pd.DataFrame(inductive_bias_rows())
+
+
+@pytest.fixture(scope="module")
+def ib_dir(tmp_path_factory, ib_rows) -> Path:
+    out = write_parts(tmp_path_factory.mktemp("ib"), ib_rows.to_dict("records"))
+    (out / "config.toml").write_text('[experiment]\nname = "ib_test"\nkind = "inductive_bias"\n')
+    (out / "results" / ".torn-part.parquet.0a1b.tmp").write_bytes(b"not parquet")  # a crashed write
+    (out / "failed").mkdir()
+    (out / "failed" / "drs-unit-crashed.json").write_text(json.dumps({  # as the executor records one
+        "unit_key": "drs-unit-crashed", "label": "drs letter fold 3 run 1", "dataset": "letter", "fold": 3,
+        "run": 1, "error": "RuntimeError: out of memory", "traceback": "..."}))
+    return out
+
+
+@pytest.fixture(scope="module")
+def ok_ib(ib_rows) -> pd.DataFrame:
+    """The raw rows the tables must be computed from (the failed unit removed)."""
+    return ib_rows[ib_rows["metric"] != "error"]
+
+
+@pytest.fixture(scope="module")
+def mlda_dir(tmp_path_factory) -> Path:
+    out = write_parts(tmp_path_factory.mktemp("mlda"), mlda_rows())
+    write_sweep(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def mlda_report(mlda_dir):
+    return build_report(mlda_dir)
+
+
+def _pivot(ok: pd.DataFrame, metric: str) -> pd.DataFrame:
+    return ok[ok["metric"] == metric].pivot_table(index=["dataset", "fold", "run"], columns="scenario",
+                                                  values="value")
+
+
+# --------------------------------------------------------------------------------- aggregation
+def test_load_reads_every_part_and_ignores_temporary_files(ib_dir, ib_rows):
+    assert len(list((ib_dir / "results").glob("*.parquet"))) == ib_rows["unit_key"].nunique()
+    df = agg.load(ib_dir)
+    assert len(df) == len(ib_rows)
+    assert set(agg.REQUIRED_COLUMNS) <= set(df.columns)
+    # `status` is set only on the failed unit's rows: null elsewhere reads as "ok"
+    assert (df["status"] == "failed").sum() == 1 and (df["status"] == "ok").sum() == len(df) - 1
+    failed = agg.failed_units(df)
+    assert list(failed["unit_key"]) == ["failed-maml-unit"]
+    assert agg.default_metric(df) == "js" and agg.default_baseline(df) == "low_data"
+
+
+def test_summary_cells_equal_pandas_mean_and_std(ib_dir, ok_ib):
+    summ = agg.summary_table(agg.load(ib_dir))
+    expected = ok_ib.groupby(["dataset", "scenario", "model", "metric"])["value"].agg(["mean", "std", "count"])
+    got = summ.set_index(["dataset", "scenario", "model", "metric"])[["mean", "std", "count"]]
+    assert "maml" not in set(summ["scenario"])  # the failed unit is in no table
+    assert len(got) == len(expected) == 3 * 5 * 2
+    got = got.loc[expected.index]
+    np.testing.assert_allclose(got["mean"], expected["mean"], rtol=1e-12)
+    np.testing.assert_allclose(got["std"], expected["std"], rtol=1e-12)
+    assert (got["count"] == 10).all()
+    # N is a row key of the table: big_data runs at N = 10000, the others at 300
+    assert set(summ.loc[summ["scenario"] == "big_data", "n"]) == {10000}
+    assert set(summ.loc[summ["scenario"] != "big_data", "n"]) == {300}
+
+
+def test_best_is_marked_by_metric_direction_and_can_be_overridden(ib_dir, ok_ib):
+    df = agg.load(ib_dir)
+    means = ok_ib.groupby(["dataset", "metric", "scenario"])["value"].mean()
+    for directions, js_best, acc_best in ((None, "idxmin", "idxmax"), ({"js": "higher"}, "idxmax", "idxmax")):
+        summ = agg.summary_table(df, directions=directions)
+        for (dataset, metric), grp in summ.groupby(["dataset", "metric"]):
+            pick = js_best if metric == "js" else acc_best
+            m = means.loc[(dataset, metric)]
+            want = set(m.index[m == m.loc[getattr(m, pick)()]])  # ties (avg == low_data) all marked
+            assert set(grp.loc[grp["best"], "scenario"]) == want, (dataset, metric, directions)
+    assert agg.metric_direction("accuracy") == "higher" and agg.metric_direction("rmse") == "lower"
+    assert agg.metric_direction("fit_seconds") == "lower" and agg.metric_direction("auc") == "lower"
+    assert agg.metric_direction("auc", {"auc": "higher"}) == "higher"
+    with pytest.raises(TabaugError, match="auc"):
+        agg.metric_direction("auc", {"auc": "up"})
+
+
+def test_repeats_are_averaged_before_mean_and_std(tmp_path):
+    rng = np.random.default_rng(5)
+    rows = []
+    for fold in range(4):
+        for rep in range(3):
+            common = dict(BASE, experiment="e", dataset="d", fold=fold, run=0, model="vae_bgm", metric="js",
+                          n=300, m=100, l=100, seed=fold, seconds=1.0)
+            rows.append({**common, "scenario": "low_data", "repeat": rep, "value": rng.normal(0.5, 0.05),
+                         "unit_key": f"u{fold}"})
+    df = agg.load(write_parts(tmp_path, rows))
+    unit_means = pd.DataFrame(rows).groupby("fold")["value"].mean()
+    cell = agg.summary_table(df).iloc[0]
+    assert cell["count"] == 4
+    assert cell["mean"] == pytest.approx(unit_means.mean(), rel=1e-12)
+    assert cell["std"] == pytest.approx(unit_means.std(), rel=1e-12)
+
+
+def test_gains_are_direction_adjusted_changes_of_the_means(ib_dir, ok_ib):
+    gains = agg.gains_table(agg.load(ib_dir), ["js", "accuracy"], "low_data")
+    means = ok_ib.groupby(["dataset", "metric", "scenario"])["value"].mean()
+    assert set(gains["method"]) == {"big_data", "pretrain", "avg", "drs"}
+    for dataset in ("adult", "king", "letter"):
+        for metric, sign in (("js", 1.0), ("accuracy", -1.0)):
+            for method in ("pretrain", "drs"):
+                base, value = means[(dataset, metric, "low_data")], means[(dataset, metric, method)]
+                row = gains[(gains["dataset"] == dataset) & (gains["metric"] == metric) & (gains["method"] == method)]
+                assert row["abs_gain"].item() == pytest.approx(sign * (base - value), rel=1e-10)
+                assert row["rel_gain"].item() == pytest.approx(sign * (base - value) / abs(base), rel=1e-10)
+    # the always-better method gains on every dataset; the identical one gains exactly nothing
+    per_ds = gains[gains["dataset"] != "Average"]
+    assert (per_ds.loc[per_ds["method"] == "pretrain", "abs_gain"] > 0).all()
+    assert (per_ds.loc[per_ds["method"] == "avg", "abs_gain"] == 0).all()
+    avg = gains[(gains["dataset"] == "Average") & (gains["method"] == "pretrain") & (gains["metric"] == "js")]
+    sub = per_ds[(per_ds["method"] == "pretrain") & (per_ds["metric"] == "js")]
+    assert avg["abs_gain"].item() == pytest.approx(sub["abs_gain"].mean())
+    assert avg["rel_gain"].item() == pytest.approx(sub["rel_gain"].mean())
+
+
+# ---------------------------------------------------------------------------------- statistics
+def test_wilcoxon_equals_scipy_and_holm_equals_statsmodels(ib_dir, ok_ib):
+    res = wilcoxon_vs_baseline(agg.load(ib_dir), "js", "low_data").set_index("method")
+    pv = _pivot(ok_ib, "js")
+    raw = {}
+    for method in ("big_data", "pretrain", "drs"):
+        expected = stats.wilcoxon(pv[method], pv["low_data"])
+        assert res.at[method, "n_pairs"] == 30
+        assert res.at[method, "p_value"] == pytest.approx(expected.pvalue, rel=1e-12)
+        assert res.at[method, "statistic"] == pytest.approx(expected.statistic)
+        raw[method] = expected.pvalue
+    # identical to the baseline: scipy cannot rank all-zero differences -> p = 1.0 with a note
+    assert res.at["avg", "p_value"] == 1.0 and "zero" in res.at["avg", "note"]
+    order = list(res.index)
+    family = [raw.get(m, 1.0) for m in order]
+    reject, p_holm, _, _ = multipletests(family, alpha=0.05, method="holm")
+    np.testing.assert_allclose(res["p_holm"].to_numpy(), p_holm, rtol=1e-12)
+    assert list(res["significant"]) == list(reject)
+    # the known cases: always better -> significant; identical -> not
+    assert res.at["pretrain", "p_holm"] < 0.05 and res.at["pretrain", "significant"]
+    assert res.at["pretrain", "wins"] == 30 and res.at["pretrain", "mean_gain"] > 0
+    assert not res.at["avg", "significant"] and res.at["avg", "ties"] == 30
+
+
+def test_wilcoxon_reports_too_few_pairs_instead_of_failing(tmp_path):
+    rows = [r for r in inductive_bias_rows(datasets=("adult",), folds=1, runs=1, with_failed=False)]
+    res = wilcoxon_vs_baseline(agg.load(write_parts(tmp_path, rows)), "js", "low_data")
+    assert (res["n_pairs"] == 1).all()
+    assert res["note"].str.startswith("n/a (fewer than 2 matched pairs").all()
+    assert res["p_value"].isna().all() and not res["significant"].any()
+
+
+def test_friedman_and_nemenyi_equal_the_libraries(ib_dir, ok_ib):
+    res = friedman_nemenyi(agg.load(ib_dir), "js", "vae_bgm", baseline="low_data")
+    means = ok_ib[ok_ib["metric"] == "js"].groupby(["dataset", "scenario"])["value"].mean().unstack()
+    means = means[list(res.table.columns)]
+    assert set(means.columns) == {"big_data", "low_data", "pretrain", "avg", "drs"} and res.n_blocks == 3
+    expected = stats.friedmanchisquare(*means.to_numpy().T)
+    assert res.statistic == pytest.approx(expected.statistic, rel=1e-12)
+    assert res.p_value == pytest.approx(expected.pvalue, rel=1e-12)
+    nem = sp.posthoc_nemenyi_friedman(means.to_numpy())
+    np.testing.assert_allclose(res.nemenyi.to_numpy(), nem.to_numpy(), rtol=1e-12)
+    ranks = means.rank(axis=1).mean()  # js: lower is better -> rank 1 = smallest
+    assert res.mean_ranks["big_data"] == 1.0 and res.mean_ranks["pretrain"] == 2.0
+    pd.testing.assert_series_equal(res.mean_ranks.sort_index(), ranks.sort_index(), check_names=False)
+    q = stats.studentized_range.ppf(0.95, 5, np.inf) / np.sqrt(2)
+    assert res.cd == pytest.approx(q * np.sqrt(5 * 6 / (6 * 3)))
+    # accuracy is higher-better: the best method must still have rank 1
+    acc = friedman_nemenyi(agg.load(ib_dir), "accuracy", "vae_bgm", baseline="low_data")
+    assert acc.mean_ranks.index[0] == "big_data" and acc.mean_ranks.iloc[0] == 1.0
+
+
+def test_friedman_reports_too_few_datasets_or_methods(tmp_path):
+    two = agg.load(write_parts(tmp_path / "two", inductive_bias_rows(datasets=("a", "b"), with_failed=False)))
+    res = friedman_nemenyi(two, "js", "vae_bgm", baseline="low_data")
+    assert res.note.startswith("n/a (fewer than 3 datasets") and not res.ok and np.isnan(res.p_value)
+    rows = [r for r in inductive_bias_rows(with_failed=False) if r["scenario"] in ("low_data", "pretrain")]
+    res = friedman_nemenyi(agg.load(write_parts(tmp_path / "few", rows)), "js", "vae_bgm", baseline="low_data")
+    assert res.note.startswith("n/a (fewer than 3 methods")
+
+
+def test_mlda_settings_pair_on_training_size_and_label_methods(mlda_dir):
+    df = agg.load(mlda_dir)
+    roles = agg.setting_roles(agg.ok_rows(df), "none")
+    assert roles.pair == ("train_size",) and {"eta", "volume"} <= set(roles.method)
+    assert agg.default_metric(df) == "rmse" and agg.default_baseline(df) == "none"
+    pairs = agg.paired_values(df, "rmse", "none")
+    assert not pairs["model"].str.startswith("teacher:").any()
+    counts = pairs.groupby("method").size()
+    assert (counts == 4 * 2 * 3 * 2).all() and "mlda (eta=0.05, volume=4000)" in counts.index
+    raw = pd.DataFrame(mlda_rows())
+    one = pairs[(pairs["method"] == "mlda (eta=0.1, volume=1000)") & (pairs["dataset"] == "cpu")
+                & (pairs["train_size"] == 500) & (pairs["fold"] == 1) & (pairs["run"] == 0)]
+    sel = raw[(raw["dataset"] == "cpu") & (raw["train_size"] == 500) & (raw["fold"] == 1) & (raw["run"] == 0)
+              & (raw["metric"] == "rmse") & (raw["model"] == "mlp")]
+    assert one["baseline_value"].item() == sel.loc[sel["scenario"] == "none", "value"].item()
+    assert one["value"].item() == sel.loc[(sel["scenario"] == "mlda") & (sel["eta"] == 0.1)
+                                          & (sel["volume"] == 1000), "value"].item()
+
+
+def test_mlda_report_draws_every_plot(mlda_report):
+    import matplotlib.image as mpimg
+
+    names = {p.name for p in mlda_report.plots}
+    assert {"rmse_by_scenario", "gain_vs_train_size", "gain_vs_eta", "gain_vs_volume", "teacher_vs_gain",
+            "cd_rmse_mlp", "sweep"} <= names
+    for plot in mlda_report.plots:
+        image = mpimg.imread(io.BytesIO(plot.png), format="png")
+        assert image.shape[0] > 200 and image.shape[1] > 300 and image.std() > 0.01, plot.name
+    # the Friedman blocks are dataset x training size; the noise-only method is not significant
+    res = next(r for r in mlda_report.friedman if r.metric == "rmse" and r.model == "mlp")
+    assert res.n_blocks == 8 and res.ok
+    w = mlda_report.wilcoxon.set_index("method")
+    assert not w.at["noise (eta=0.05)", "significant"]
+
+
+def test_teacher_strength_is_set_against_student_gain(mlda_dir):
+    from tabaug_ray.report.plots import teacher_student_pairs
+
+    df = agg.load(mlda_dir)
+    pairs = agg.paired_values(df, "rmse", "none")
+    tsp = teacher_student_pairs(df, pairs, "rmse", baseline="none")
+    assert set(tsp["scenario"]) == {"mlda"} and len(tsp) == len(pairs[pairs["scenario"] == "mlda"])
+    by_ds = tsp.groupby("dataset")[["teacher_advantage", "rel_gain"]].mean()
+    # in the fixture a teacher worse than the student (houses, wine) makes augmentation hurt
+    assert list(by_ds.index[by_ds["teacher_advantage"] < 0]) == ["houses", "wine"]
+    assert (np.sign(by_ds["teacher_advantage"]) == np.sign(by_ds["rel_gain"])).all()
+
+
+# ------------------------------------------------------------------------------------ rendering
+def _cell(ok: pd.DataFrame, dataset: str, scenario: str, metric: str) -> str:
+    v = ok[(ok["dataset"] == dataset) & (ok["scenario"] == scenario) & (ok["metric"] == metric)]["value"]
+    return format_mean_std(v.mean(), v.std())
+
+
+def test_markdown_to_stdout_carries_the_numbers(ib_dir, ok_ib, capsys):
+    assert main(["report", str(ib_dir)]) == 0
+    out = capsys.readouterr().out
+    assert f"| pretrain | 300 | 7500 | 1000 | {_cell(ok_ib, 'adult', 'pretrain', 'js')} |" in out
+    assert f"**{_cell(ok_ib, 'king', 'big_data', 'js')}**" in out  # best js of king, bold
+    means = ok_ib.groupby(["dataset", "metric", "scenario"])["value"].mean()
+    base, pre = means[("letter", "js", "low_data")], means[("letter", "js", "pretrain")]
+    assert f"**{format_gain(base - pre, (base - pre) / base)}**" in out
+    assert "failed-maml-unit" in out and 'name = "ib_test"' in out
+    assert "| drs-unit-crashed | drs letter fold 3 run 1 |" in out and "RuntimeError: out of memory" in out
+
+
+def test_markdown_file_gets_linked_plots(ib_dir, tmp_path):
+    target = tmp_path / "rep.md"
+    assert main(["report", str(ib_dir), "--out", str(target)]) == 0
+    text = target.read_text()
+    pngs = sorted(p.name for p in (tmp_path / "rep_plots").glob("*.png"))
+    assert "js_by_scenario.png" in pngs and "cd_js_vae_bgm.png" in pngs
+    for name in pngs:
+        assert f"(rep_plots/{name})" in text
+        assert (tmp_path / "rep_plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_html_is_self_contained_and_carries_the_numbers(ib_dir, ok_ib, tmp_path):
+    target = tmp_path / "report.html"
+    assert main(["report", str(ib_dir), "--format", "html", "--out", str(target), "--metric", "js"]) == 0
+    text = target.read_text()
+    assert text.count('src="data:image/png;base64,') >= 2
+    links = re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', text)
+    assert links and all(link.startswith(("data:image/png;base64,", "#")) for link in links)
+    assert not re.search(r"(?:src|href)\s*=\s*['\"]?\s*(?:https?:|//)", text)
+    assert "<link" not in text and "<script" not in text and "@import" not in text
+    best_js = _cell(ok_ib, "adult", "big_data", "js")
+    assert f'<td class="best">{best_js}</td>' in text
+    assert f"<td>{_cell(ok_ib, 'letter', 'drs', 'accuracy')}</td>" in text
+    assert "kind = &quot;inductive_bias&quot;" in text and "failed-maml-unit" in text
+
+
+def test_latex_has_booktabs_tables_with_bold_best(ib_dir, ok_ib, capsys):
+    assert main(["report", str(ib_dir), "--format", "latex"]) == 0
+    out = capsys.readouterr().out
+    assert out.count(r"\begin{tabular}") >= 5 and r"\toprule" in out and r"\bottomrule" in out
+    assert rf"\bfseries {_cell(ok_ib, 'adult', 'big_data', 'accuracy')}" in out
+    assert _cell(ok_ib, "adult", "drs", "js") in out
+    body = "\n".join(line for line in out.splitlines() if not line.startswith("%"))
+    assert r"low\_data" in body and "low_data" not in body.replace(r"low\_data", "")  # escaped
+
+
+def test_csv_files_parse_back_to_the_numbers(ib_dir, ok_ib, tmp_path):
+    target = tmp_path / "summary.csv"
+    assert main(["report", str(ib_dir), "--out", str(target)]) == 0
+    summ = pd.read_csv(target).set_index(["dataset", "scenario", "model", "metric"])
+    expected = ok_ib.groupby(["dataset", "scenario", "model", "metric"])["value"].agg(["mean", "std"])
+    np.testing.assert_allclose(summ.loc[expected.index, "mean"], expected["mean"], rtol=1e-12)
+    np.testing.assert_allclose(summ.loc[expected.index, "std"], expected["std"], rtol=1e-12)
+    w = pd.read_csv(tmp_path / "summary_wilcoxon.csv")
+    pv = _pivot(ok_ib, "js")
+    row = w[(w["metric"] == "js") & (w["method"] == "drs")]
+    assert row["p_value"].item() == pytest.approx(stats.wilcoxon(pv["drs"], pv["low_data"]).pvalue, rel=1e-10)
+    assert (tmp_path / "summary_gains.csv").is_file() and (tmp_path / "summary_friedman.csv").is_file()
+
+
+def test_report_renders_without_baseline(tmp_path):
+    rows = [r for r in inductive_bias_rows(with_failed=False) if r["scenario"] in ("pretrain", "avg", "drs")]
+    report = build_report(write_parts(tmp_path, rows), with_plots=False)
+    assert report.baseline is None and report.gains is None and report.wilcoxon is None
+    assert any("no baseline" in n for n in report.notes)
+    assert "| pretrain |" in render_markdown(report) and r"\toprule" in render_latex(report)
+
+
+# ---------------------------------------------------------------------------------------- errors
+def test_cli_errors_exit_2_with_a_useful_message(ib_dir, tmp_path, capsys):
+    assert main(["report", str(tmp_path / "nowhere")]) == 2
+    assert str(tmp_path / "nowhere" / "results") in capsys.readouterr().err
+    assert main(["report", str(ib_dir), "--metric", "bleu"]) == 2
+    err = capsys.readouterr().err
+    assert "bleu" in err and "js" in err and "accuracy" in err
+    assert main(["report", str(ib_dir), "--baseline", "nothing"]) == 2
+    err = capsys.readouterr().err
+    assert "nothing" in err and "low_data" in err and "pretrain" in err and "maml" not in err
+    assert main(["report", str(ib_dir), "--direction", "js=up"]) == 2
+    assert "js=up" in capsys.readouterr().err
+    (tmp_path / "empty" / "results").mkdir(parents=True)
+    assert main(["report", str(tmp_path / "empty")]) == 2
+    assert "no Parquet parts" in capsys.readouterr().err
+
+
+def test_one_experiment_of_several_can_be_reported(tmp_path):
+    out = write_parts(tmp_path, inductive_bias_rows(folds=2, with_failed=False) + mlda_rows(folds=2, runs=1))
+    both = build_report(out, with_plots=False)
+    assert both.baseline == "low_data" and any("--experiment" in n for n in both.notes)
+    mlda = build_report(out, with_plots=False, experiment="mlda")
+    assert mlda.baseline == "none" and mlda.primary == "rmse" and mlda.pair_settings == ["train_size"]
+    assert set(mlda.summary["dataset"]) == {"abalone", "cpu", "houses", "wine"}
+    with pytest.raises(TabaugError, match="available: ib, mlda"):
+        build_report(out, with_plots=False, experiment="nope")
+
+
+def test_rows_with_missing_settings_are_one_table_row(mlda_report):
+    from tabaug_ray.report.render import summary_tables
+
+    table = next(t for t in summary_tables(mlda_report) if t.title == "cpu")
+    # `none` has no eta / volume (missing values) and two metrics: still one row per training size
+    none = table.frame[table.frame["scenario"] == "none"]
+    assert list(none["train_size"]) == ["500", "2000"]
+    assert (none["mlp rmse"] != "N/A").all() and (none["mlp r2"] != "N/A").all()
+    assert len(table.frame) == 2 + 2 + 2 * 6
+
+
+def test_methods_without_matched_pairs_are_listed_as_na(tmp_path):
+    rows = inductive_bias_rows(datasets=("adult", "king", "letter"), folds=2, with_failed=False)
+    for r in rows:  # big_data evaluated at other sizes M, L than the baseline: nothing to pair with
+        if r["scenario"] == "big_data":
+            r["m"], r["l"] = 100, 100
+        if r["scenario"] == "low_data" and r["fold"] == 1:
+            r["m"], r["l"] = 200, 200  # the baseline now varies M, L: they become pairing settings
+    res = wilcoxon_vs_baseline(agg.load(write_parts(tmp_path, rows)), "js", "low_data").set_index("method")
+    assert res.at["big_data", "n_pairs"] == 0 and res.at["big_data", "note"].startswith("n/a")
+    assert res.at["pretrain", "n_pairs"] == 3 * 2  # only fold 0 keeps the baseline's M, L
