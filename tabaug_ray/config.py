@@ -93,6 +93,34 @@ class InductiveBiasSection(Section):
     n_synthetic: int = Field(10_000, ge=1)
 
 
+AUGMENTER_NAMES = ("none", "noise", "mlda", "mlda_vae", "cmixup", "ada")
+
+
+class MLDASection(Section):
+    """Teacher-labelled augmentation for regression: the grid and its learners."""
+
+    train_sizes: tuple[int, ...] = Field((500,), min_length=1)
+    max_test_rows: int | None = Field(10_000, ge=1)
+    etas: tuple[float, ...] = Field((0.05,), min_length=1)
+    volumes: tuple[int | str, ...] = Field((2000,), min_length=1)
+    augmenters: tuple[Literal["none", "noise", "mlda", "mlda_vae", "cmixup", "ada"], ...] = (
+        "none", "noise", "mlda", "cmixup", "ada")
+    students: tuple[Literal["mlp", "autogluon_nn"], ...] = ("mlp",)
+    teacher: Literal["lightgbm", "extra_trees", "tpot", "autogluon"] = "lightgbm"
+    teacher_params: dict[str, Any] = Field(default_factory=dict)
+    student_params: dict[Literal["mlp", "autogluon_nn"], dict[str, Any]] = Field(default_factory=dict)
+    augmenter_params: dict[Literal["cmixup", "ada"], dict[str, Any]] = Field(default_factory=dict)
+    categorical_mode: Literal["resample", "keep"] = "resample"
+    val_fraction: float = Field(0.2, gt=0, lt=1)
+
+    @field_validator("train_sizes", "etas")
+    @classmethod
+    def _positive(cls, value: tuple) -> tuple:
+        if any(v <= 0 for v in value):
+            raise ValueError(f"values must be > 0, got {list(value)}")
+        return value
+
+
 class ExperimentConfig(Section):
     experiment: ExperimentSection
     datasets: tuple[DatasetEntry, ...] = Field(min_length=1)
@@ -100,6 +128,7 @@ class ExperimentConfig(Section):
     vae: VAESection = VAESection()
     evaluation: EvaluationSection = EvaluationSection()
     inductive_bias: InductiveBiasSection = InductiveBiasSection()
+    mlda: MLDASection = MLDASection()
 
     @field_validator("datasets")
     @classmethod

@@ -9,11 +9,12 @@ from __future__ import annotations
 import importlib
 import time
 import warnings
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass, field, replace
+from functools import cached_property, lru_cache
 from typing import Any, Callable, Mapping
 
 import numpy as np
+import pandas as pd
 
 from tabaug_ray.config import DatasetEntry, ExperimentConfig, stable_hash
 from tabaug_ray.data.registry import Dataset, load_dataset, load_file
@@ -64,9 +65,11 @@ class UnitResult:
     value: Any = None
 
 
-def make_key(config: ExperimentConfig, sections: tuple[str, ...], dataset: Dataset, **parts: Any) -> str:
-    """A unit key from the config sections it reads, the data and the code version."""
-    return stable_hash({"config": config.section_hash("experiment", *sections), "data": dataset.fingerprint,
+def make_key(config: ExperimentConfig, sections: tuple[str, ...], data: Dataset, **parts: Any) -> str:
+    """A unit key from what the unit reads: the seed and fold count, the named config sections,
+    the data's content, the code version and the unit's own parts."""
+    return stable_hash({"seed": config.experiment.seed, "folds": config.experiment.folds,
+                        "config": config.section_hash(*sections) if sections else "", "data": data.fingerprint,
                         "code": CODE_VERSION, **parts})
 
 
@@ -96,9 +99,14 @@ class DataContext:
     dataset: Dataset
     schema: TableSchema
 
-    def codes_of_categoricals(self, matrix: np.ndarray) -> np.ndarray:
-        cols = [i for i, c in enumerate(self.schema.columns) if c.kind != "gaussian"]
-        return matrix[:, cols].astype(int)
+    @cached_property
+    def category_codes(self) -> np.ndarray:
+        """Integer codes (-1 for missing) of every bernoulli / categorical column, all rows: what a
+        low-data subsample must cover."""
+        cols = [c for c in self.schema.columns if c.kind != "gaussian"]
+        frame = self.dataset.frame
+        codes = [pd.Categorical(frame[c.name], categories=list(c.categories)).codes for c in cols]
+        return np.stack(codes, axis=1).astype(int) if codes else np.zeros((len(frame), 0), dtype=int)
 
 
 def load_entry(entry: DatasetEntry, data_dir: str | None) -> Dataset:
@@ -117,6 +125,10 @@ def load_entry(entry: DatasetEntry, data_dir: str | None) -> Dataset:
 def _context(entry_json: str, data_dir: str | None) -> DataContext:
     entry = DatasetEntry.model_validate_json(entry_json)
     ds = load_entry(entry, data_dir)
+    missing = ds.frame[ds.target].isna()
+    if missing.any():
+        warnings.warn(f"{ds.source}: dropping {int(missing.sum())} rows with a missing target", stacklevel=2)
+        ds = replace(ds, frame=ds.frame.loc[~missing].reset_index(drop=True))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         schema = infer_schema(ds.frame, target=ds.target, task=ds.task, categorical=ds.categorical,
@@ -124,7 +136,7 @@ def _context(entry_json: str, data_dir: str | None) -> DataContext:
     return DataContext(dataset=ds, schema=schema)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RunContext:
     """What a unit needs besides its own spec: the config and where the data lives.
 
@@ -135,6 +147,15 @@ class RunContext:
 
     config: ExperimentConfig
     data_dir: str | None = None
+
+    def _identity(self) -> tuple[str, str | None]:
+        return self.config.hash, self.data_dir
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunContext) and self._identity() == other._identity()
 
     def data(self, name: str) -> DataContext:
         """The named dataset of the config, loaded and schema-inferred once per process."""

@@ -1,0 +1,244 @@
+"""Experiment kind `mlda`: teacher-labelled augmentation for regression and its baselines.
+
+Units per dataset x fold x run x training size: one `teacher` unit (fits the teacher once, records
+its own test metrics, and hands the fitted teacher to the augmentation units), an optional
+`feature_vae` unit (a VAE-BGM on the training features, for `mlda_vae`), and one `student` unit
+per augmenter x eta x volume x student. Every student of a group sees the same real training rows,
+the same held-out real test rows, the same seed, and the same synthetic rows where augmenters
+share them (noise and mlda draw the same x').
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Mapping, NamedTuple
+
+import numpy as np
+
+from tabaug_ray.augment import make_augmenter, resolve_volume
+from tabaug_ray.augment.mlda import MLDAAugmenter
+from tabaug_ray.config import ExperimentConfig
+from tabaug_ray.data.splits import hash_seed, make_split, rng_for
+from tabaug_ray.data.transform import TabularTransform
+from tabaug_ray.errors import TabaugError
+from tabaug_ray.learners import make_student, make_teacher, regression_metrics, split_real
+from tabaug_ray.pipelines.base import RunContext, Timer, Unit, UnitResult, make_key, make_record, unit_seed
+
+USES_ETA = ("noise", "mlda")
+USES_VOLUME = ("noise", "mlda", "mlda_vae", "cmixup", "ada")
+USES_TEACHER = ("mlda", "mlda_vae")
+
+
+def teacher_cpus(config: ExperimentConfig) -> float:
+    """CPUs a teacher fit really uses: TPOT's Dask workers, AutoGluon's num_cpus, else one."""
+    params = config.mlda.teacher_params
+    if config.mlda.teacher == "tpot":
+        return float(params.get("n_jobs", 1))
+    if config.mlda.teacher == "autogluon":
+        return float(params.get("num_cpus", 1))
+    return float(params.get("n_jobs", 1))
+
+
+def student_cpus(config: ExperimentConfig, student: str) -> float:
+    params = config.mlda.student_params.get(student, {})
+    return float(params.get("num_cpus", params.get("n_threads", 1)))
+
+
+def settings(config: ExperimentConfig, augmenter: str) -> list[tuple[float | None, Any]]:
+    """(eta, volume) pairs an augmenter is run with."""
+    etas = config.mlda.etas if augmenter in USES_ETA else (None,)
+    volumes = config.mlda.volumes if augmenter in USES_VOLUME else (None,)
+    return [(eta, volume) for eta in etas for volume in volumes]
+
+
+def plan(ctx: RunContext) -> list[Unit]:
+    config = ctx.config
+    mlda = config.mlda
+    units: list[Unit] = []
+    for entry in config.datasets:
+        data = ctx.data(entry.name)
+        if data.dataset.task != "regression":
+            raise TabaugError(f"dataset {entry.name!r}: mlda needs a regression task, got {data.dataset.task!r}")
+        for fold in range(config.experiment.folds):
+            for run in range(config.experiment.runs):
+                for size in mlda.train_sizes:
+                    units += _group(ctx, data.dataset, entry.name, fold, run, size)
+    return units
+
+
+def _group(ctx: RunContext, dataset, name: str, fold: int, run: int, size: int) -> list[Unit]:
+    config, mlda = ctx.config, ctx.config.mlda
+    where = dict(dataset=name, fold=fold, run=run)
+    teacher = Unit(key=make_key(config, (), dataset, step="teacher", teacher=mlda.teacher,
+                                val_fraction=mlda.val_fraction,
+                                params=mlda.teacher_params, size=size, **where),
+                   kind="teacher", params={"train_size": size}, num_cpus=teacher_cpus(config),
+                   keep_value=any(a in USES_TEACHER for a in mlda.augmenters), **where)
+    units = [teacher]
+    vae = None
+    if "mlda_vae" in mlda.augmenters:
+        vae = Unit(key=make_key(config, ("vae",), dataset, step="feature_vae", size=size, **where),
+                   kind="feature_vae", params={"train_size": size}, writes_results=False, keep_value=True,
+                   num_cpus=config.execution.cpus_per_unit, **where)
+        units.append(vae)
+    for augmenter in mlda.augmenters:
+        for eta, volume in settings(config, augmenter):
+            for student in mlda.students:
+                deps = (teacher.key,) if augmenter in USES_TEACHER else ()
+                deps += (vae.key,) if augmenter == "mlda_vae" else ()
+                params = {"train_size": size, "augmenter": augmenter, "eta": eta, "volume": volume,
+                          "student": student}
+                key = make_key(config, (), dataset, step="student", deps=deps, **params, **where,
+                               test_rows=mlda.max_test_rows, categorical_mode=mlda.categorical_mode,
+                               val_fraction=mlda.val_fraction,
+                               student_params=mlda.student_params.get(student, {}),
+                               augmenter_params=mlda.augmenter_params.get(augmenter, {}))
+                units.append(Unit(key=key, kind="student", params=params, deps=deps,
+                                  num_cpus=student_cpus(config, student), **where))
+    return units
+
+
+class Group(NamedTuple):
+    """The arrays of one dataset x fold x run x training size.
+
+    The N training rows are split once into `fit` rows (teacher, augmenters and student learn from
+    them) and real `val` rows (the student's early stopping and `val_rmse`, which sweeps optimise).
+    # NOTE[DIFF]: holding the validation rows out *before* augmenting keeps noisy copies of them
+    # (and a teacher that saw them) out of training; otherwise val_rmse is badly optimistic.
+    """
+
+    x_fit: np.ndarray
+    y_fit: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    categorical: tuple[int, ...]
+    feature_schema: Any
+
+
+def _prepare(ctx: RunContext, name: str, fold: int, run: int, size: int) -> Group:
+    """The group's arrays, cached per process (every unit of a group needs the same ones)."""
+    return _prepare_cached(ctx, name, fold, run, size)
+
+
+@lru_cache(maxsize=4)
+def _prepare_cached(ctx: RunContext, name: str, fold: int, run: int, size: int):
+    data = ctx.data(name)
+    config = ctx.config
+    frame, schema = data.dataset.frame, data.schema
+    features = [c for c in schema.columns if c.name != schema.target]
+    split = make_split(len(frame), fold=fold, n_folds=config.experiment.folds, run=run,
+                       seed=config.experiment.seed, n=size, codes=data.category_codes)
+    test = split.test
+    cap = config.mlda.max_test_rows
+    if cap is not None and len(test) > cap:
+        test = np.sort(rng_for(config.experiment.seed, name, fold, "test-cap").choice(test, cap, replace=False))
+    feature_schema = type(schema)(columns=tuple(features), target=schema.target, task=schema.task)
+    transform = TabularTransform(schema=feature_schema).fit(frame.iloc[split.train])
+    x = transform.transform(frame.iloc[split.train]).astype(np.float64)
+    y = frame[schema.target].to_numpy(dtype=np.float64)[split.train]
+    fit, val = split_real(len(x), val_fraction=config.mlda.val_fraction, seed=hash_seed(config.experiment.seed,
+                                                                                       name, fold, run, "val"))
+    x_test = transform.transform(frame.iloc[test]).astype(np.float64)
+    y_test = frame[schema.target].to_numpy(dtype=np.float64)[test]
+    categorical = tuple(i for i, c in enumerate(features) if c.kind == "categorical")
+    return Group(x[fit], y[fit], x[val], y[val], x_test, y_test, categorical, feature_schema)
+
+
+def run(unit: Unit, ctx: RunContext, deps: Mapping[str, Any]) -> UnitResult:
+    if unit.kind == "teacher":
+        return _run_teacher(unit, ctx)
+    if unit.kind == "feature_vae":
+        return _run_feature_vae(unit, ctx)
+    if unit.kind == "student":
+        return _run_student(unit, ctx, deps)
+    raise ValueError(f"mlda: unknown unit kind {unit.kind!r}")
+
+
+def _common(unit: Unit, config: ExperimentConfig) -> dict:
+    return {"n": unit.params["train_size"], "train_size": unit.params["train_size"], "teacher": config.mlda.teacher}
+
+
+def _run_teacher(unit: Unit, ctx: RunContext) -> UnitResult:
+    config = ctx.config
+    size = unit.params["train_size"]
+    g = _prepare(ctx, unit.dataset, unit.fold, unit.run, size)
+    seed = unit_seed(config, unit, size, "teacher")
+    teacher = make_teacher(config.mlda.teacher, seed=seed, **config.mlda.teacher_params)
+    with Timer() as timer:
+        teacher.fit(g.x_fit, g.y_fit, categorical=g.categorical)
+    scores = regression_metrics(g.y_test, teacher.predict(g.x_test))
+    scores["val_rmse"] = regression_metrics(g.y_val, teacher.predict(g.x_val))["rmse"]
+    model = f"teacher:{config.mlda.teacher}"
+    records = [make_record(config, unit, scenario="teacher", model=model, metric=metric, value=value, seed=seed,
+                           seconds=timer.seconds, **_common(unit, config)) for metric, value in scores.items()]
+    records.append(make_record(config, unit, scenario="teacher", model=model, metric="fit_seconds",
+                               value=timer.seconds, seed=seed, seconds=timer.seconds, **_common(unit, config)))
+    return UnitResult(records=records, value=teacher)
+
+
+def _run_feature_vae(unit: Unit, ctx: RunContext) -> UnitResult:
+    from tabaug_ray.generators import VAEBGM
+
+    config = ctx.config
+    size = unit.params["train_size"]
+    g = _prepare(ctx, unit.dataset, unit.fold, unit.run, size)
+    generator = VAEBGM(columns=g.feature_schema.columns, seed=unit_seed(config, unit, size, "vae"),
+                       **config.vae.model_dump())
+    generator.fit(g.x_fit.astype(np.float32))
+    return UnitResult(value=VAEFeatureSampler(generator=generator))
+
+
+class VAEFeatureSampler:
+    """Feature rows sampled from a fitted VAE-BGM (its best seed), for `mlda_vae`.
+
+    Args:
+        generator: a fitted VAEBGM over the feature columns (model space, as the learners see it).
+    """
+
+    def __init__(self, *, generator: Any) -> None:
+        self.generator = generator
+
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None, *, categorical=()) -> "VAEFeatureSampler":
+        return self
+
+    def sample(self, n: int, *, seed: int) -> np.ndarray:
+        return np.asarray(self.generator.sample(n, seed=seed), dtype=np.float64)
+
+
+def _run_student(unit: Unit, ctx: RunContext, deps: Mapping[str, Any]) -> UnitResult:
+    config = ctx.config
+    p = unit.params
+    size, name = p["train_size"], p["augmenter"]
+    g = _prepare(ctx, unit.dataset, unit.fold, unit.run, size)
+    seed = unit_seed(config, unit, size, "student")  # shared by every augmenter of the group: paired runs
+    with Timer() as timer:
+        augmenter = _augmenter(config, unit, deps)
+        augmenter.fit(g.x_fit, g.y_fit, categorical=g.categorical)
+        n_new = resolve_volume(p["volume"], len(g.y_fit)) if p["volume"] is not None else 0
+        x_new, y_new = augmenter.augment(n_new, seed=seed)
+        student = make_student(p["student"], seed=seed, **config.mlda.student_params.get(p["student"], {}))
+        student.fit(g.x_fit, g.y_fit, synthetic=(x_new, y_new) if len(y_new) else None,
+                    categorical=g.categorical, validation=(g.x_val, g.y_val))
+        scores = regression_metrics(g.y_test, student.predict(g.x_test))
+    scores["val_rmse"] = regression_metrics(g.y_val, student.predict(g.x_val))["rmse"]
+    scores["n_synthetic"] = float(len(y_new))
+    extra = dict(_common(unit, config), eta=p["eta"], volume=len(y_new) if p["volume"] is not None else None,
+                 student=p["student"])
+    records = [make_record(config, unit, scenario=name, model=p["student"], metric=metric, value=value, seed=seed,
+                           seconds=timer.seconds, **extra) for metric, value in scores.items()]
+    return UnitResult(records=records)
+
+
+def _augmenter(config: ExperimentConfig, unit: Unit, deps: Mapping[str, Any]):
+    p = unit.params
+    name = p["augmenter"]
+    if name == "mlda":
+        return MLDAAugmenter(teacher=deps[unit.deps[0]], eta=p["eta"], categorical_mode=config.mlda.categorical_mode)
+    if name == "mlda_vae":
+        return MLDAAugmenter(teacher=deps[unit.deps[0]], sampler=deps[unit.deps[1]], refit_sampler=False)
+    params = dict(config.mlda.augmenter_params.get(name, {}))
+    if name == "noise":
+        params.update(eta=p["eta"], categorical_mode=config.mlda.categorical_mode)
+    return make_augmenter(name, **params)
