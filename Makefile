@@ -27,9 +27,12 @@ $(EDITABLE_STAMP): $(DEPS_STAMP)
 	rm -f $(VENV)/.editable-*
 	touch $(EDITABLE_STAMP)
 
+DEMO_OUT ?= out/quickstart
+
 demo: install
-	$(VENV)/bin/tabaug datasets list
-	$(VENV)/bin/tabaug datasets show breast_cancer
+	$(VENV)/bin/tabaug run experiments/quickstart.toml --out $(DEMO_OUT)
+	$(VENV)/bin/tabaug report $(DEMO_OUT) --metric js --metric accuracy --out $(DEMO_OUT)/report.html
+	@echo "report: $(DEMO_OUT)/report.html"
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

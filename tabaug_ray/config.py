@@ -56,18 +56,24 @@ class ExecutionSection(Section):
 
 
 class VAESection(Section):
+    """VAEBGM settings (names as its constructor's); defaults are the reference code's."""
+
     latent_dim: int = Field(10, ge=1)
     hidden_dim: int = Field(256, ge=1)
     n_seeds: int = Field(10, ge=1)
     lr: float = Field(1e-3, gt=0)
     batch_size: int = Field(256, ge=1)
-    max_epochs: int = Field(10_000, ge=1)
+    max_epochs: int = Field(10_000, ge=0)
     patience: int = Field(15, ge=1)
     min_delta: float = Field(2.0, ge=0)
     val_fraction: float = Field(0.2, gt=0, lt=1)
     restore_best: bool = True
-    bgm_n_init: int = Field(10, ge=1)
-    bgm_max_iter: int = Field(5000, ge=1)
+    val_every_batch: bool = True
+    dropout: float = Field(0.2, ge=0, lt=1)
+    n_components: int | None = Field(None, ge=1)
+    reg_covar: float = Field(1e-5, gt=0)
+    n_init: int = Field(10, ge=1)
+    max_iter: int = Field(5000, ge=1)
 
 
 PRESETS: dict[str, tuple[int, int]] = {"reliable": (7500, 1000), "realistic": (100, 100)}
@@ -77,6 +83,7 @@ class EvaluationSection(Section):
     presets: tuple[Literal["reliable", "realistic"], ...] = ("realistic",)
     repeats: int = Field(5, ge=1)
     utility: bool = True
+    max_test_rows: int = Field(5_000, ge=1)
 
     @property
     def sizes(self) -> list[tuple[str, int, int]]:

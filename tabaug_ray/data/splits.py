@@ -106,6 +106,18 @@ def make_split(
     return UnitSplit(train=train, test=test, eval_pool=pool)
 
 
+def check_sizes(n_rows: int, *, n_folds: int, n: int, outside: int = 0, what: str = "dataset") -> None:
+    """Fail early (at planning) when N training rows do not fit in a fold's training part, or the
+    `outside` rows an evaluation needs do not fit beside them."""
+    train_part = len(kfold(n_rows, n_folds=n_folds, seed=0)[0][0]) if n_folds > 1 else int(round(0.8 * n_rows))
+    if n > train_part:
+        raise TabaugError(f"{what}: N = {n} training rows, but a fold's training part has only {train_part} "
+                          f"of its {n_rows} rows ({n_folds=})")
+    if n + outside > n_rows:
+        raise TabaugError(f"{what}: N = {n} training rows plus M + 2L = {outside} evaluation rows exceed its "
+                          f"{n_rows} rows")
+
+
 def hash_seed(*keys: int | str) -> int:
     """A 32-bit seed derived from several keys."""
     return int(rng_for(*keys).integers(0, 2**31 - 1))

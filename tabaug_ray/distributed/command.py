@@ -63,12 +63,22 @@ def run_command(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
+HEADLINE = ("js", "kl", "auc", "accuracy", "macro_f1", "mse", "r2", "rmse", "mae")
+
+
 def _print_table(out: str) -> None:
+    """Headline metrics, mean (std) over folds, runs and repeats; `tabaug report` has the rest."""
+    import pandas as pd
+
     from tabaug_ray.distributed.store import ResultStore
 
     table = ResultStore(out=out).read()
+    table = table[table.metric.isin(HEADLINE)]
     if table.empty:
         return
-    keys = ["dataset", "scenario", "model", "metric"] + [c for c in ("preset",) if table[c].notna().any()]
-    summary = table.groupby(keys, dropna=False)["value"].agg(["mean", "std", "count"]).reset_index()
-    print(summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    table = table.assign(preset=table.preset.fillna(""))
+    stats = table.groupby(["dataset", "model", "scenario", "preset", "metric"])["value"].agg(["mean", "std"])
+    cells = stats.apply(lambda r: f"{r['mean']:.4f}" + ("" if pd.isna(r["std"]) else f" ({r['std']:.4f})"), axis=1)
+    wide = cells.unstack("metric").fillna("")
+    wide = wide[[m for m in HEADLINE if m in wide.columns]]
+    print(wide.to_string())

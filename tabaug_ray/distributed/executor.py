@@ -3,6 +3,7 @@ failures recorded and reported, progress shown, everything resumable."""
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import traceback
@@ -55,11 +56,15 @@ def init_ray(*, address: str | None, max_cpus: int | None) -> None:
 
     if ray.is_initialized():
         return
+    # A unit's error is reported once, by the executor; Ray would also log every error it was
+    # never asked for (the value ref of a failed producer).
+    os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
     env = {"env_vars": {k: v for k, v in os.environ.items() if k.startswith("TABAUG_")}}
     if address:
-        ray.init(address=address, runtime_env=env, log_to_driver=False)
+        ray.init(address=address, runtime_env=env, log_to_driver=False, logging_level=logging.WARNING)
     else:
-        ray.init(num_cpus=max_cpus, include_dashboard=False, runtime_env=env, log_to_driver=False)
+        ray.init(num_cpus=max_cpus, include_dashboard=False, runtime_env=env, log_to_driver=False,
+                 logging_level=logging.WARNING)
 
 
 def _failure(unit: Unit, error: BaseException) -> dict:

@@ -18,7 +18,7 @@ import numpy as np
 from tabaug_ray.augment import make_augmenter, resolve_volume
 from tabaug_ray.augment.mlda import MLDAAugmenter
 from tabaug_ray.config import ExperimentConfig
-from tabaug_ray.data.splits import hash_seed, make_split, rng_for
+from tabaug_ray.data.splits import check_sizes, hash_seed, make_split, rng_for
 from tabaug_ray.data.transform import TabularTransform
 from tabaug_ray.errors import TabaugError
 from tabaug_ray.learners import make_student, make_teacher, regression_metrics, split_real
@@ -62,6 +62,8 @@ def plan(ctx: RunContext) -> list[Unit]:
         for fold in range(config.experiment.folds):
             for run in range(config.experiment.runs):
                 for size in mlda.train_sizes:
+                    check_sizes(len(data.dataset.frame), n_folds=config.experiment.folds, n=size,
+                                what=f"dataset {entry.name!r}")
                     units += _group(ctx, data.dataset, entry.name, fold, run, size)
     return units
 
