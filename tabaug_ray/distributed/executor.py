@@ -68,8 +68,10 @@ def init_ray(*, address: str | None, max_cpus: int | None) -> None:
 
 
 def _failure(unit: Unit, error: BaseException) -> dict:
+    """A failed unit's record: the one-line error and the worker's full traceback."""
     cause = getattr(error, "cause", None) or error
-    text = "".join(traceback.format_exception(cause)) if isinstance(cause, BaseException) else str(error)
+    remote = getattr(error, "traceback_str", None)  # a RayTaskError carries the worker's traceback
+    text = remote or "".join(traceback.format_exception(error))
     line = f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
     return {"unit_key": unit.key, "label": unit.label, "kind": unit.kind, "dataset": unit.dataset,
             "fold": unit.fold, "run": unit.run, "params": dict(unit.params), "error": line, "traceback": text}
@@ -113,6 +115,7 @@ class Executor:
         store, artifacts = ResultStore(out=self.out), ArtifactStore(out=self.out)
         store.save_config(self.config_text, config_hash=config.results_hash, resolved=config.to_dict())
         units = self.plan()
+        by_key = {u.key: u for u in units}
         done = store.done_keys()
         todo = self._needed(units, done, artifacts)
         summary = RunSummary(planned=len(units), skipped=sum(1 for u in units if u.writes_results and u.key in done))
@@ -148,6 +151,9 @@ class Executor:
                         summary.finished += 1
                     except Exception as exc:  # noqa: BLE001 - a unit's error must not stop the others
                         failure = _failure(unit, exc)
+                        failed_dep = next((by_key[d].label for d in unit.deps if _failed(value_refs.get(d))), None)
+                        if failed_dep:
+                            failure["error"] = f"dependency failed: {failed_dep}: {failure['error']}"
                         summary.failed.append(failure)
                         store.record_failure(unit.key, failure)
                     bar.update(1)
@@ -176,6 +182,19 @@ class Executor:
             if unit.writes_results and unit.key not in done:
                 need(unit.key)
         return [u for u in units if u.key in needed]
+
+
+def _failed(ref: Any) -> bool:
+    """Whether a finished task's output raises (None: the value came from an artifact)."""
+    import ray
+
+    if ref is None:
+        return False
+    try:
+        ray.get(ref, timeout=60)
+    except Exception:  # noqa: BLE001
+        return True
+    return False
 
 
 def _busy_cpus() -> float:
