@@ -113,8 +113,9 @@ class MLDASection(Section):
     augmenters: tuple[Literal["none", "noise", "mlda", "mlda_vae", "cmixup", "ada"], ...] = (
         "none", "noise", "mlda", "cmixup", "ada")
     students: tuple[Literal["mlp", "autogluon_nn"], ...] = ("mlp",)
-    teacher: Literal["lightgbm", "extra_trees", "tpot", "autogluon"] = "lightgbm"
-    teacher_params: dict[str, Any] = Field(default_factory=dict)
+    teachers: tuple[Literal["lightgbm", "extra_trees", "tpot", "autogluon"], ...] = Field(("lightgbm",), min_length=1)
+    teacher_params: dict[Literal["lightgbm", "extra_trees", "tpot", "autogluon"], dict[str, Any]] = Field(
+        default_factory=dict)
     student_params: dict[Literal["mlp", "autogluon_nn"], dict[str, Any]] = Field(default_factory=dict)
     augmenter_params: dict[Literal["cmixup", "ada"], dict[str, Any]] = Field(default_factory=dict)
     categorical_mode: Literal["resample", "keep"] = "resample"

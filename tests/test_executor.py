@@ -155,8 +155,8 @@ name = "diabetes"
 train_sizes = [200]
 volumes = [200]
 augmenters = ["none", "mlda"]
-teacher = "extra_trees"
-teacher_params = {{ n_jobs = {n_jobs} }}
+teachers = ["extra_trees"]
+teacher_params = {{ extra_trees = {{ n_jobs = {n_jobs} }} }}
 student_params = {{ mlp = {{ max_epochs = 30 }} }}
 """
 

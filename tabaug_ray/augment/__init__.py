@@ -1,0 +1,42 @@
+"""Regression augmenters: teacher-labelled noise (MLDA), plain noise, C-Mixup, ADA, none.
+
+Each augmenter: `fit(X, y, *, categorical=())` on the real training rows, then
+`augment(n, *, seed) -> (X_new, y_new)` with ONLY the n synthetic rows. `resolve_volume` turns a
+volume setting ("2x", 500, 0.5) into a row count.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tabaug_ray.augment.ada import ADAAugmenter, ada_gammas
+from tabaug_ray.augment.base import Augmenter, NoAugmenter, resolve_volume
+from tabaug_ray.augment.cmixup import CMixupAugmenter
+from tabaug_ray.augment.mlda import FeatureSampler, GaussianNoiseSampler, MLDAAugmenter, NoiseAugmenter
+from tabaug_ray.errors import TabaugError
+
+AUGMENTERS: dict[str, type] = {
+    "mlda": MLDAAugmenter,
+    "noise": NoiseAugmenter,
+    "cmixup": CMixupAugmenter,
+    "ada": ADAAugmenter,
+    "none": NoAugmenter,
+}
+
+
+def make_augmenter(name: str, **params: Any) -> Augmenter:
+    """An augmenter by name ("mlda" needs `teacher=` a fitted teacher); params go to its constructor."""
+    if name not in AUGMENTERS:
+        raise TabaugError(f"unknown augmenter {name!r}; expected one of {sorted(AUGMENTERS)}")
+    if name == "mlda" and "teacher" not in params:
+        raise TabaugError("augmenter 'mlda' needs teacher=<a fitted teacher>")
+    try:
+        return AUGMENTERS[name](**params)
+    except TypeError as exc:
+        raise TabaugError(f"augmenter {name!r}: bad parameters {sorted(params)} ({exc})") from exc
+
+
+__all__ = [
+    "AUGMENTERS", "ADAAugmenter", "Augmenter", "CMixupAugmenter", "FeatureSampler", "GaussianNoiseSampler",
+    "MLDAAugmenter", "NoAugmenter", "NoiseAugmenter", "ada_gammas", "make_augmenter", "resolve_volume",
+]

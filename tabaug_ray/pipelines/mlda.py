@@ -29,14 +29,10 @@ USES_VOLUME = ("noise", "mlda", "mlda_vae", "cmixup", "ada")
 USES_TEACHER = ("mlda", "mlda_vae")
 
 
-def teacher_cpus(config: ExperimentConfig) -> float:
-    """CPUs a teacher fit really uses: TPOT's Dask workers, AutoGluon's num_cpus, else one."""
-    params = config.mlda.teacher_params
-    if config.mlda.teacher == "tpot":
-        return float(params.get("n_jobs", 1))
-    if config.mlda.teacher == "autogluon":
-        return float(params.get("num_cpus", 1))
-    return float(params.get("n_jobs", 1))
+def teacher_cpus(config: ExperimentConfig, teacher: str) -> float:
+    """CPUs a teacher fit really uses: TPOT's Dask workers, AutoGluon's num_cpus, else n_jobs."""
+    params = config.mlda.teacher_params.get(teacher, {})
+    return float(params.get("num_cpus" if teacher == "autogluon" else "n_jobs", 1))
 
 
 def student_cpus(config: ExperimentConfig, student: str) -> float:
@@ -71,32 +67,36 @@ def plan(ctx: RunContext) -> list[Unit]:
 def _group(ctx: RunContext, dataset, name: str, fold: int, run: int, size: int) -> list[Unit]:
     config, mlda = ctx.config, ctx.config.mlda
     where = dict(dataset=name, fold=fold, run=run)
-    teacher = Unit(key=make_key(config, (), dataset, step="teacher", teacher=mlda.teacher,
-                                val_fraction=mlda.val_fraction,
-                                params=mlda.teacher_params, size=size, **where),
-                   kind="teacher", params={"train_size": size}, num_cpus=teacher_cpus(config),
-                   keep_value=any(a in USES_TEACHER for a in mlda.augmenters), **where)
-    units = [teacher]
+    common = dict(test_rows=mlda.max_test_rows, val_fraction=mlda.val_fraction, size=size, **where)
+    units: list[Unit] = []
+    teachers: dict[str, Unit] = {}
+    for teacher in mlda.teachers:
+        teachers[teacher] = Unit(
+            key=make_key(config, (), dataset, step="teacher", teacher=teacher,
+                         params=mlda.teacher_params.get(teacher, {}), **common),
+            kind="teacher", params={"train_size": size, "teacher": teacher}, num_cpus=teacher_cpus(config, teacher),
+            keep_value=any(a in USES_TEACHER for a in mlda.augmenters), **where)
+        units.append(teachers[teacher])
     vae = None
     if "mlda_vae" in mlda.augmenters:
-        vae = Unit(key=make_key(config, ("vae",), dataset, step="feature_vae", size=size, **where),
+        vae = Unit(key=make_key(config, ("vae",), dataset, step="feature_vae", **common),
                    kind="feature_vae", params={"train_size": size}, writes_results=False, keep_value=True,
                    num_cpus=config.execution.cpus_per_unit, **where)
         units.append(vae)
     for augmenter in mlda.augmenters:
-        for eta, volume in settings(config, augmenter):
-            for student in mlda.students:
-                deps = (teacher.key,) if augmenter in USES_TEACHER else ()
-                deps += (vae.key,) if augmenter == "mlda_vae" else ()
-                params = {"train_size": size, "augmenter": augmenter, "eta": eta, "volume": volume,
-                          "student": student}
-                key = make_key(config, (), dataset, step="student", deps=deps, **params, **where,
-                               test_rows=mlda.max_test_rows, categorical_mode=mlda.categorical_mode,
-                               val_fraction=mlda.val_fraction,
-                               student_params=mlda.student_params.get(student, {}),
-                               augmenter_params=mlda.augmenter_params.get(augmenter, {}))
-                units.append(Unit(key=key, kind="student", params=params, deps=deps,
-                                  num_cpus=student_cpus(config, student), **where))
+        for teacher in mlda.teachers if augmenter in USES_TEACHER else (None,):
+            deps = (teachers[teacher].key,) if teacher else ()
+            deps += (vae.key,) if augmenter == "mlda_vae" else ()
+            for eta, volume in settings(config, augmenter):
+                for student in mlda.students:
+                    params = {"train_size": size, "augmenter": augmenter, "teacher": teacher, "eta": eta,
+                              "volume": volume, "student": student}
+                    key = make_key(config, (), dataset, step="student", deps=deps, **params, **common,
+                                   categorical_mode=mlda.categorical_mode,
+                                   student_params=mlda.student_params.get(student, {}),
+                                   augmenter_params=mlda.augmenter_params.get(augmenter, {}))
+                    units.append(Unit(key=key, kind="student", params=params, deps=deps,
+                                      num_cpus=student_cpus(config, student), **where))
     return units
 
 
@@ -158,25 +158,24 @@ def run(unit: Unit, ctx: RunContext, deps: Mapping[str, Any]) -> UnitResult:
     raise ValueError(f"mlda: unknown unit kind {unit.kind!r}")
 
 
-def _common(unit: Unit, config: ExperimentConfig) -> dict:
-    return {"n": unit.params["train_size"], "train_size": unit.params["train_size"], "teacher": config.mlda.teacher}
+def _common(unit: Unit) -> dict:
+    return {"n": unit.params["train_size"], "train_size": unit.params["train_size"], "teacher": unit.params["teacher"]}
 
 
 def _run_teacher(unit: Unit, ctx: RunContext) -> UnitResult:
     config = ctx.config
     size = unit.params["train_size"]
     g = _prepare(ctx, unit.dataset, unit.fold, unit.run, size)
-    seed = unit_seed(config, unit, size, "teacher")
-    teacher = make_teacher(config.mlda.teacher, seed=seed, **config.mlda.teacher_params)
+    name = unit.params["teacher"]
+    seed = unit_seed(config, unit, size, "teacher", name)
+    teacher = make_teacher(name, seed=seed, **config.mlda.teacher_params.get(name, {}))
     with Timer() as timer:
         teacher.fit(g.x_fit, g.y_fit, categorical=g.categorical)
     scores = regression_metrics(g.y_test, teacher.predict(g.x_test))
     scores["val_rmse"] = regression_metrics(g.y_val, teacher.predict(g.x_val))["rmse"]
-    model = f"teacher:{config.mlda.teacher}"
-    records = [make_record(config, unit, scenario="teacher", model=model, metric=metric, value=value, seed=seed,
-                           seconds=timer.seconds, **_common(unit, config)) for metric, value in scores.items()]
-    records.append(make_record(config, unit, scenario="teacher", model=model, metric="fit_seconds",
-                               value=timer.seconds, seed=seed, seconds=timer.seconds, **_common(unit, config)))
+    scores["fit_seconds"] = timer.seconds
+    records = [make_record(config, unit, scenario="teacher", model=f"teacher:{name}", metric=metric, value=value,
+                           seed=seed, seconds=timer.seconds, **_common(unit)) for metric, value in scores.items()]
     return UnitResult(records=records, value=teacher)
 
 
@@ -226,7 +225,7 @@ def _run_student(unit: Unit, ctx: RunContext, deps: Mapping[str, Any]) -> UnitRe
         scores = regression_metrics(g.y_test, student.predict(g.x_test))
     scores["val_rmse"] = regression_metrics(g.y_val, student.predict(g.x_val))["rmse"]
     scores["n_synthetic"] = float(len(y_new))
-    extra = dict(_common(unit, config), eta=p["eta"], volume=len(y_new) if p["volume"] is not None else None,
+    extra = dict(_common(unit), eta=p["eta"], volume=len(y_new) if p["volume"] is not None else None,
                  student=p["student"])
     records = [make_record(config, unit, scenario=name, model=p["student"], metric=metric, value=value, seed=seed,
                            seconds=timer.seconds, **extra) for metric, value in scores.items()]
