@@ -59,7 +59,8 @@ def init_ray(*, address: str | None, max_cpus: int | None) -> None:
     # A unit's error is reported once, by the executor; Ray would also log every error it was
     # never asked for (the value ref of a failed producer).
     os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
-    env = {"env_vars": {k: v for k, v in os.environ.items() if k.startswith("TABAUG_")}}
+    env = {"env_vars": {k: v for k, v in os.environ.items()
+                        if k.startswith("TABAUG_") or k == "RAY_CHDIR_TO_TRIAL_DIR"}}
     if address:
         ray.init(address=address, runtime_env=env, log_to_driver=False, logging_level=logging.WARNING)
     else:

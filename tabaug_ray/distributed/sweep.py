@@ -150,7 +150,6 @@ def trial_objective(config: ExperimentConfig, *, metric: str, where: dict[str, A
 def run_sweep(path: str | Path, *, out: str | Path, data_dir: str | None = None, address: str | None = None,
               max_cpus: int | None = None) -> dict[str, Any]:
     """Run (or resume) a sweep; returns the best trial's values and objective."""
-    import pandas as pd
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
@@ -163,6 +162,7 @@ def run_sweep(path: str | Path, *, out: str | Path, data_dir: str | None = None,
     sweep_dir.mkdir(parents=True, exist_ok=True)
     (sweep_dir / "sweep.toml").write_text(Path(path).read_text())
     (sweep_dir / "base.toml").write_text(base_path.read_text())
+    os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"  # trials keep the caller's directory: relative paths work
     init_ray(address=address, max_cpus=max_cpus)
     metric, where, cpus = sweep.metric, dict(sweep.where), sweep.cpus_per_trial
 

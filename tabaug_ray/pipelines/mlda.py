@@ -224,6 +224,7 @@ def _run_student(unit: Unit, ctx: RunContext, deps: Mapping[str, Any]) -> UnitRe
                     categorical=g.categorical, validation=(g.x_val, g.y_val))
         scores = regression_metrics(g.y_test, student.predict(g.x_test))
     scores["val_rmse"] = regression_metrics(g.y_val, student.predict(g.x_val))["rmse"]
+    scores["val_nrmse"] = scores["val_rmse"] / (float(np.std(g.y_fit)) or 1.0)  # comparable across datasets
     scores["n_synthetic"] = float(len(y_new))
     extra = dict(_common(unit), eta=p["eta"], volume=len(y_new) if p["volume"] is not None else None,
                  student=p["student"])
