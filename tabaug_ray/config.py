@@ -53,6 +53,7 @@ class ExecutionSection(Section):
     max_cpus: int | None = Field(None, ge=1)
     cpus_per_unit: float = Field(1.0, gt=0)
     max_retries: int = Field(2, ge=0)
+    seed_tasks: bool = False  # one Ray task per VAE seed (clusters with many cores)
 
 
 class VAESection(Section):

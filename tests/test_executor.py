@@ -91,6 +91,19 @@ def test_same_config_gives_the_same_numbers(tmp_path, local_ray):
     pd.testing.assert_series_equal(tables[0].value.reset_index(drop=True), tables[1].value.reset_index(drop=True))
 
 
+def test_per_seed_tasks_give_the_batched_numbers(tmp_path, local_ray):
+    text = tiny(tmp_path, folds=2).read_text()
+    tables = []
+    for name, extra in (("batched", ""), ("per_seed", "\n[execution]\nseed_tasks = true\n")):
+        path = tmp_path / f"{name}.toml"
+        path.write_text(text + extra)
+        Executor(ctx=RunContext(config=load_config(path)), out=tmp_path / name, config_text="", progress=False).run()
+        table = ResultStore(out=tmp_path / name).read()
+        tables.append(table[table.metric.isin(["js", "kl", "val_loss"])].sort_values(["fold", "metric", "repeat"]))
+    assert len(tables[0]) == 6
+    assert tables[0].value.tolist() == pytest.approx(tables[1].value.tolist(), rel=1e-5)
+
+
 def test_driver_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_path):
     config = tiny(tmp_path, folds=2, runs=3, epochs=60)
     out = tmp_path / "out"

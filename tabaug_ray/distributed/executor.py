@@ -7,7 +7,7 @@ import logging
 import os
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 from tabaug_ray.distributed.artifacts import ArtifactStore
@@ -115,6 +115,10 @@ class Executor:
         config = self.ctx.config
         store, artifacts = ResultStore(out=self.out), ArtifactStore(out=self.out)
         store.save_config(self.config_text, config_hash=config.results_hash, resolved=config.to_dict())
+        if config.execution.seed_tasks:
+            from tabaug_ray.distributed.seeds import fit_per_seed
+
+            self.ctx = replace(self.ctx, seed_runner=fit_per_seed)
         units = self.plan()
         by_key = {u.key: u for u in units}
         done = store.done_keys()

@@ -143,10 +143,19 @@ class RunContext:
     Args:
         config: the validated experiment config.
         data_dir: the data directory (CLI flag, else the config's, else $TABAUG_DATA_DIR).
+        seed_runner: fits a generator's seeds elsewhere (the distributed layer's per-seed mode).
     """
 
     config: ExperimentConfig
     data_dir: str | None = None
+    seed_runner: Callable | None = None
+
+    def fit_ensemble(self, generator: Any, x: np.ndarray, *, init: Any = None) -> Any:
+        """Fit a seed ensemble: one batched model here, or one task per seed when the executor
+        provides a `seed_runner` (execution.seed_tasks)."""
+        if self.seed_runner is not None:
+            return self.seed_runner(generator, x, init=init)
+        return generator.fit(x, init=init)
 
     def _identity(self) -> tuple[str, str | None]:
         return self.config.hash, self.data_dir

@@ -73,7 +73,7 @@ def run(unit: Unit, ctx: RunContext, deps: Mapping[str, Any]) -> UnitResult:
     threads = max(1, int(unit.num_cpus))
     with Timer() as fit_timer:
         if unit.kind == "generate":
-            generator = _fit_generator(p["model"], data, config, seed=seed, threads=threads)
+            generator = _fit_generator(p["model"], data, ctx, seed=seed, threads=threads)
             info: dict[str, float] = {}
         elif unit.kind == "technique":
             generator, info = _fit_technique(p["model"], p["scenario"], deps[unit.deps[0]], data, config,
@@ -104,9 +104,10 @@ def _vae(config: ExperimentConfig, data: UnitData, *, seed: int, threads: int):
     return VAEBGM(columns=data.schema.columns, seed=seed, n_threads=threads, **config.vae.model_dump())
 
 
-def _fit_generator(model: str, data: UnitData, config: ExperimentConfig, *, seed: int, threads: int):
+def _fit_generator(model: str, data: UnitData, ctx: RunContext, *, seed: int, threads: int):
+    config = ctx.config
     if model == "vae_bgm":
-        return _vae(config, data, seed=seed, threads=threads).fit(data.train)
+        return ctx.fit_ensemble(_vae(config, data, seed=seed, threads=threads), data.train)
     if model == "ctgan":
         return _ctgan(config, data, seed=seed, threads=threads).fit(_table(data.train, data), **_ctgan_fit_args(data))
     raise TabaugError(f"unknown generator model {model!r}")
