@@ -76,8 +76,10 @@ def _print_table(out: str) -> None:
     table = table[table.metric.isin(HEADLINE)]
     if table.empty:
         return
-    table = table.assign(preset=table.preset.fillna(""))
-    stats = table.groupby(["dataset", "model", "scenario", "preset", "metric"])["value"].agg(["mean", "std"])
+    settings = [c for c in ("preset", "teacher", "train_size", "eta", "volume") if table[c].nunique() > 1
+                or (c == "preset" and table[c].notna().any())]
+    table = table.assign(**{c: table[c].astype(object).where(table[c].notna(), "") for c in settings})
+    stats = table.groupby(["dataset", "model", "scenario", *settings, "metric"])["value"].agg(["mean", "std"])
     cells = stats.apply(lambda r: f"{r['mean']:.4f}" + ("" if pd.isna(r["std"]) else f" ({r['std']:.4f})"), axis=1)
     wide = cells.unstack("metric").fillna("")
     wide = wide[[m for m in HEADLINE if m in wide.columns]]

@@ -41,7 +41,8 @@ UNIT_COLUMNS: tuple[str, ...] = ("dataset", "fold", "run")
 # data), so it is treated as lower-better although 0.5, not 0, is ideal.
 METRIC_DIRECTION: dict[str, str] = {
     "js": "lower", "kl": "lower", "auc": "lower", "mse": "lower", "rmse": "lower", "mae": "lower",
-    "val_loss": "lower", "seconds": "lower",
+    "val_loss": "lower", "seconds": "lower", "val_rmse": "lower", "val_nrmse": "lower",
+    "ks_mean": "lower", "ks_max": "lower", "tv_mean": "lower", "tv_max": "lower", "corr_diff": "lower",
     "accuracy": "higher", "macro_f1": "higher", "r2": "higher",
 }
 DEFAULT_DIRECTION = "lower"
@@ -68,6 +69,8 @@ def metric_direction(metric: str, overrides: Mapping[str, str] | None = None) ->
         direction = overrides[metric]
     elif metric in METRIC_DIRECTION:
         direction = METRIC_DIRECTION[metric]
+    elif metric.endswith("_real") and metric.removesuffix("_real") in METRIC_DIRECTION:
+        direction = METRIC_DIRECTION[metric.removesuffix("_real")]  # the real-data reference of a metric
     elif metric.endswith("_seconds"):
         direction = "lower"
     else:
