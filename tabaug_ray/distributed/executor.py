@@ -50,6 +50,13 @@ def execute_unit(pipeline: Any, unit: Unit, ctx: RunContext, dep_keys: Sequence[
     return result.records, (result.value if unit.keep_value else None)
 
 
+# Worker processes: idle OpenMP threads sleep instead of spinning (on a 2-core machine a spinning
+# pool slows the other task by 50x), and glibc keeps freed memory instead of returning it to the OS
+# after every epoch (about 20 % less CPU in the discriminator's training).
+WORKER_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "MALLOC_MMAP_THRESHOLD_": "268435456",
+              "MALLOC_TRIM_THRESHOLD_": "268435456"}
+
+
 def init_ray(*, address: str | None, max_cpus: int | None) -> None:
     """Local Ray on all (or `max_cpus`) cores by default; `address` joins a running cluster."""
     import ray
@@ -59,8 +66,10 @@ def init_ray(*, address: str | None, max_cpus: int | None) -> None:
     # A unit's error is reported once, by the executor; Ray would also log every error it was
     # never asked for (the value ref of a failed producer).
     os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
-    env = {"env_vars": {k: v for k, v in os.environ.items()
-                        if k.startswith("TABAUG_") or k == "RAY_CHDIR_TO_TRIAL_DIR"}}
+    env_vars = dict(WORKER_ENV)
+    env_vars.update({k: v for k, v in os.environ.items() if k.startswith("TABAUG_") or k in WORKER_ENV
+                     or k == "RAY_CHDIR_TO_TRIAL_DIR"})
+    env = {"env_vars": env_vars}
     if address:
         ray.init(address=address, runtime_env=env, log_to_driver=False, logging_level=logging.WARNING)
     else:

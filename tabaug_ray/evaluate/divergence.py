@@ -1,0 +1,331 @@
+"""Classifier-based estimator of KL(real ‖ synthetic) and JS(real, synthetic).
+
+A discriminator D learns to tell M real rows (label 1) from M synthetic rows (label 0). With equal
+class sizes its odds D/(1 − D) estimate the density ratio p_real/p_syn, so on L held-out rows per side
+
+    KL(real ‖ syn) ≈ mean over real rows of logit D                                (nats)
+    JS(real, syn)  ≈ ½[(1 + mean log₂ D(x_real)) + (1 + mean log₂(1 − D(x_syn)))]   (bits, D clipped ≥ 1e-7)
+
+L more rows per side form the validation split for early stopping. Small negative values are
+estimation error. The discriminator's ROC-AUC on the estimation rows is the C2ST statistic.
+
+Departures from the reference code (each also marked `# NOTE[DIFF]` where it happens):
+- one discriminator gives both KL and JS (both come from the same density ratio); the reference
+  trained one per divergence;
+- the R repeats train as one batched model (`BatchedMLP`), each seeded, instead of R unseeded runs
+  one after another;
+- Adam at 3e-3 on mini-batches of at most 512 rows with early stopping on the validation BCE after
+  every epoch (patience ≈ 100 optimiser steps, min_delta 1e-3, best weights restored) instead of
+  Adam at 1e-3, full batch, up to 10,000 epochs with patience 1,000. On N(0, I) vs N(mu, I) this
+  reaches the closed-form KL within a few per cent in 5–15 epochs; the reference needed about
+  30 minutes per repeat;
+- each repeat draws its own M / L / L split of the rows (`resplit=True`), so the spread over
+  repeats includes the sampling of rows; `resplit=False` reuses one split like the reference;
+- columns are z-scored with the real training rows' statistics (`standardize=True`).
+Calibration was checked on the Gaussian cases: the temperature that minimises the validation BCE
+lies within 0.95–1.11, so the logits are neither over- nor under-confident.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from tabaug_ray.errors import TabaugError
+
+PRESETS: dict[str, tuple[int, int]] = {"reliable": (7_500, 1_000), "realistic": (100, 100)}
+"""Validation sizes (M, L) of the paper: `reliable` and the low-resource `realistic`."""
+
+_LOG2_EPS = math.log2(1e-7)
+
+
+@dataclass(frozen=True)
+class DivergenceResult:
+    """Divergence estimates over R repeats: means, standard deviations (numpy's ddof=0) and per-repeat values.
+
+    `seconds` is the wall time of the call that produced the result (shared by all results of one
+    `estimate_many` call); `epochs` the best epoch per repeat (weights restored from it) and
+    `epochs_trained` the epoch at which each repeat stopped.
+    """
+
+    kl: float
+    kl_std: float
+    js: float
+    js_std: float
+    auc: float
+    auc_std: float
+    m: int
+    l: int
+    kl_repeats: tuple[float, ...] = field(repr=False)
+    js_repeats: tuple[float, ...] = field(repr=False)
+    auc_repeats: tuple[float, ...] = field(repr=False)
+    epochs: tuple[int, ...] = field(repr=False)
+    epochs_trained: tuple[int, ...] = field(repr=False, default=())
+    seconds: float = 0.0
+
+    @property
+    def repeats(self) -> int:
+        return len(self.kl_repeats)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able dict (lists for the per-repeat values)."""
+        return {
+            "kl": self.kl, "kl_std": self.kl_std, "js": self.js, "js_std": self.js_std,
+            "auc": self.auc, "auc_std": self.auc_std, "m": self.m, "l": self.l, "repeats": self.repeats,
+            "kl_repeats": list(self.kl_repeats), "js_repeats": list(self.js_repeats),
+            "auc_repeats": list(self.auc_repeats), "epochs": list(self.epochs),
+            "epochs_trained": list(self.epochs_trained), "seconds": self.seconds,
+        }
+
+
+class DivergenceEstimator:
+    """Estimate KL and JS divergences between real and synthetic rows with one batched discriminator.
+
+    Args:
+        m: training rows per side (M).
+        l: estimation rows per side (L); L more rows per side are the validation split.
+        repeats: R, independent repeats (seeded); their mean and std are reported.
+        hidden: widths of the discriminator blocks (Linear → BatchNorm → Dropout → LeakyReLU(0.2)).
+        dropout: dropout probability in every block (reference 0.5).
+        lr: Adam learning rate (reference 1e-3; 3e-3 here, see the NOTE[DIFF] in the signature).
+        batch_size: largest mini-batch over the 2M training rows; an epoch has ceil(2M / batch_size)
+            equal batches (full batch for the realistic preset, as in the reference).
+        max_epochs: upper bound on epochs.
+        patience: epochs without a decrease of the validation BCE by more than `min_delta` before a
+            repeat stops; `None` picks `max(min_patience, ceil(patience_steps / batches_per_epoch))`
+            (4 epochs for the reliable preset, 100 full-batch epochs for the realistic one).
+        patience_steps, min_patience: see `patience`.
+        min_delta: smallest decrease of the validation BCE (nats) that counts as an improvement.
+        resplit: if True each repeat draws its own M/L/L split of the rows; if False all repeats
+            share one split and differ only in initialisation, mini-batch order and dropout (reference).
+        standardize: z-score every column with the mean/std of the real training rows of each repeat.
+        seed: seed of every random choice (splits, initial weights, batches, dropout).
+        n_threads: torch threads while training; `None` uses the CPUs this process may run on.
+    """
+
+    def __init__(
+        self,
+        *,
+        m: int = 7_500,
+        l: int = 1_000,
+        repeats: int = 5,
+        hidden: Sequence[int] = (256, 64, 32),
+        dropout: float = 0.5,
+        # NOTE[DIFF]: Adam at 3e-3 (reference 1e-3) on mini-batches of <= 512 rows, with early stopping
+        # on the validation BCE after every epoch (patience about 100 steps, min_delta 1e-3, best
+        # weights restored) instead of full-batch training with patience 1,000 epochs. On King
+        # (20 columns) 3e-3 stops in about 20 epochs instead of 35 and lands nearer the value of a
+        # 5x longer run (KL 0.63 vs 0.61 at 1e-3, 0.66 when run to convergence); on Gaussians it
+        # matches the closed forms at least as well.
+        lr: float = 3e-3,
+        batch_size: int = 512,
+        max_epochs: int = 1_000,
+        patience: int | None = None,
+        patience_steps: int = 100,
+        min_patience: int = 3,
+        min_delta: float = 1e-3,
+        resplit: bool = True,
+        standardize: bool = True,
+        seed: int = 0,
+        n_threads: int | None = None,
+    ) -> None:
+        self.m = m
+        self.l = l
+        self.repeats = repeats
+        self.hidden = tuple(hidden)
+        self.dropout = dropout
+        self.lr = lr
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.patience_steps = patience_steps
+        self.min_patience = min_patience
+        self.min_delta = min_delta
+        self.resplit = resplit
+        self.standardize = standardize
+        self.seed = seed
+        self.n_threads = n_threads
+
+    @classmethod
+    def from_preset(cls, preset: str, **kwargs) -> "DivergenceEstimator":
+        """An estimator with the (M, L) of a preset: `reliable` (7,500, 1,000) or `realistic` (100, 100)."""
+        if preset not in PRESETS:
+            raise TabaugError(f"unknown divergence preset {preset!r}; expected one of {sorted(PRESETS)}")
+        m, l = PRESETS[preset]
+        return cls(m=m, l=l, **kwargs)
+
+    @property
+    def rows_needed(self) -> int:
+        """Rows needed per side: M + 2L."""
+        return self.m + 2 * self.l
+
+    def estimate(self, real: np.ndarray, synthetic: np.ndarray) -> DivergenceResult:
+        """Estimate KL(real ‖ synthetic) in nats and JS in bits.
+
+        A side with more than M + 2L rows contributes a random subset of M + 2L rows per repeat
+        (one subset for all repeats when `resplit=False`).
+
+        Args:
+            real: (n_real, d) numeric matrix, n_real >= M + 2L.
+            synthetic: (n_syn, d) numeric matrix, n_syn >= M + 2L.
+        """
+        return self.estimate_many([(real, synthetic)])[0]
+
+    def estimate_many(self, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[DivergenceResult]:
+        """Estimate several (real, synthetic) pairs of the same width in one batched model (P·R copies).
+
+        The rows of pair p are split with `SeedSequence([seed, p])`; initial weights, batch orders
+        and dropout come from one generator shared by the batch, so a pair's numbers depend on its
+        position in `pairs` (and are reproducible for the same `pairs` and seed).
+
+        Args:
+            pairs: (real, synthetic) matrices, every matrix with at least M + 2L rows.
+        """
+        self._check_params()
+        if not pairs:
+            return []
+        widths = set()
+        for i, (real, syn) in enumerate(pairs):
+            for name, x in (("real", real), ("synthetic", syn)):
+                what = name if len(pairs) == 1 else f"pair {i} {name}"
+                _check_matrix(x, what)
+                if x.shape[0] < self.rows_needed:
+                    raise TabaugError(
+                        f"{what} data has {x.shape[0]} rows but the divergence estimate needs M + 2L = "
+                        f"{self.m} + 2·{self.l} = {self.rows_needed} rows per side (m={self.m}, l={self.l})"
+                    )
+                widths.add(x.shape[1])
+        if len(widths) != 1:
+            raise TabaugError(f"real and synthetic matrices must have the same number of columns, got {sorted(widths)}")
+        start = time.perf_counter()
+        splits = [self._split(real, syn, p) for p, (real, syn) in enumerate(pairs)]
+        kl, js, auc, epochs, trained = _train_and_estimate(
+            train=np.concatenate([s[0] for s in splits]),
+            val=np.concatenate([s[1] for s in splits]),
+            est=np.concatenate([s[2] for s in splits]),
+            m=self.m, l=self.l, hidden=self.hidden, dropout=self.dropout, lr=self.lr,
+            batch_size=self.batch_size, max_epochs=self.max_epochs, patience=self.patience,
+            patience_steps=self.patience_steps, min_patience=self.min_patience, min_delta=self.min_delta,
+            seed=self.seed, n_threads=self.n_threads,
+        )
+        seconds = time.perf_counter() - start
+        out = []
+        r = self.repeats
+        for p in range(len(pairs)):
+            sl = slice(p * r, (p + 1) * r)
+            out.append(
+                DivergenceResult(
+                    kl=float(np.mean(kl[sl])), kl_std=float(np.std(kl[sl])),
+                    js=float(np.mean(js[sl])), js_std=float(np.std(js[sl])),
+                    auc=float(np.mean(auc[sl])), auc_std=float(np.std(auc[sl])),
+                    m=self.m, l=self.l,
+                    kl_repeats=tuple(float(v) for v in kl[sl]), js_repeats=tuple(float(v) for v in js[sl]),
+                    auc_repeats=tuple(float(v) for v in auc[sl]), epochs=tuple(int(v) for v in epochs[sl]),
+                    epochs_trained=tuple(int(v) for v in trained[sl]),
+                    seconds=seconds,
+                )
+            )
+        return out
+
+    def _check_params(self) -> None:
+        if self.m < 1 or self.l < 1:
+            raise TabaugError(f"divergence sizes must be positive, got m={self.m}, l={self.l}")
+        if self.repeats < 1:
+            raise TabaugError(f"divergence repeats must be >= 1, got repeats={self.repeats}")
+        if self.n_threads is not None and self.n_threads < 1:
+            raise TabaugError(f"n_threads must be >= 1, got n_threads={self.n_threads}")
+        if self.batch_size < 2:
+            raise TabaugError(f"batch_size must be >= 2 (BatchNorm), got batch_size={self.batch_size}")
+
+    def _split(self, real: np.ndarray, syn: np.ndarray, pair: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per repeat: (train (R, 2M, d+1), val (R, 2L, d+1), est (R, 2L, d+1)); last column is the label.
+
+        Real rows come first in every block (est: L real then L synthetic rows).
+        """
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, pair]))
+        m, l = self.m, self.l
+        trains, vals, ests = [], [], []
+        perms = None
+        for _ in range(self.repeats):
+            if perms is None or self.resplit:
+                # NOTE[DIFF]: by default every repeat draws its own rows (the reference reused one split)
+                perms = [rng.permutation(x.shape[0])[: m + 2 * l] for x in (real, syn)]
+            parts = []
+            for x, perm, label in ((real, perms[0], 1.0), (syn, perms[1], 0.0)):
+                rows = np.asarray(x[perm], dtype=np.float64)
+                parts.append((rows[:m], rows[m : m + l], rows[m + l :], label))
+            if self.standardize:
+                mu = parts[0][0].mean(axis=0)
+                sd = parts[0][0].std(axis=0)
+                sd = np.where(sd > 1e-12, sd, 1.0)
+            else:
+                mu, sd = 0.0, 1.0
+            labelled = [
+                [np.column_stack([(block - mu) / sd, np.full(len(block), label)]) for block in blocks]
+                for *blocks, label in parts
+            ]
+            trains.append(np.concatenate([labelled[0][0], labelled[1][0]]))
+            vals.append(np.concatenate([labelled[0][1], labelled[1][1]]))
+            ests.append(np.concatenate([labelled[0][2], labelled[1][2]]))
+        return (np.stack(trains).astype(np.float32), np.stack(vals).astype(np.float32),
+                np.stack(ests).astype(np.float32))
+
+
+def _check_matrix(x: np.ndarray, what: str) -> None:
+    if not isinstance(x, np.ndarray) or x.ndim != 2:
+        raise TabaugError(f"{what}: expected a 2-D numpy array, got {type(x).__name__} with shape {np.shape(x)}")
+    if not np.issubdtype(x.dtype, np.number) and x.dtype != bool:
+        raise TabaugError(f"{what}: expected a numeric matrix, got dtype {x.dtype}")
+    if not np.all(np.isfinite(x)):
+        bad = np.argwhere(~np.isfinite(x))[0]
+        raise TabaugError(f"{what}: non-finite value {float(x[tuple(bad)])} at row {bad[0]}, column {bad[1]}")
+
+
+def _train_and_estimate(
+    *, train: np.ndarray, val: np.ndarray, est: np.ndarray, m: int, l: int, hidden: Sequence[int],
+    dropout: float, lr: float, batch_size: int, max_epochs: int, patience: int | None,
+    patience_steps: int, min_patience: int, min_delta: float, seed: int, n_threads: int | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Train C = train.shape[0] discriminators as one batched model; return per-copy kl, js, auc, best and last epoch.
+
+    # NOTE[DIFF]: one discriminator per repeat serves both KL and JS (the reference trained two).
+    """
+    import torch
+    from sklearn.metrics import roc_auc_score
+
+    from tabaug_ray.evaluate.batched_mlp import BatchedMLP, fit_early_stopping, torch_threads
+
+    with torch_threads(n_threads):
+        gen = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, 1]).generate_state(1)[0]))
+        n_copies, n_train, width = train.shape
+        d = width - 1
+        xt = torch.from_numpy(train[..., :d])
+        yt = torch.from_numpy(train[..., d:])
+        xv = torch.from_numpy(val[..., :d])
+        yv = torch.from_numpy(val[..., d:])
+        xe = torch.from_numpy(est[..., :d])
+        model = BatchedMLP(n_copies=n_copies, d_in=d, hidden=hidden, d_out=1, dropout=dropout, generator=gen)
+
+        def loss_fn(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(dim=(1, 2))
+
+        fit = fit_early_stopping(
+            model, loss_fn, x_train=xt, y_train=yt, x_val=xv, y_val=yv, lr=lr, batch_size=batch_size,
+            max_epochs=max_epochs, patience=patience, patience_steps=patience_steps,
+            min_patience=min_patience, min_delta=min_delta, generator=gen,
+        )
+        with torch.no_grad():
+            z = model(xe).squeeze(-1).double()
+    z_real, z_syn = z[:, :l], z[:, l:]
+    kl = z_real.mean(dim=1)
+    log2_d_real = torch.clamp(torch.nn.functional.logsigmoid(z_real) / math.log(2), min=_LOG2_EPS)
+    log2_1md_syn = torch.clamp(torch.nn.functional.logsigmoid(-z_syn) / math.log(2), min=_LOG2_EPS)
+    js = 0.5 * ((1 + log2_d_real.mean(dim=1)) + (1 + log2_1md_syn.mean(dim=1)))
+    y = np.r_[np.ones(l), np.zeros(l)]
+    zn = z.numpy()
+    auc = np.array([roc_auc_score(y, zn[c]) for c in range(n_copies)])
+    return kl.numpy(), js.numpy(), auc, fit.best_epoch.numpy(), fit.stop_epoch.numpy()
