@@ -40,6 +40,7 @@ class DatasetEntry(Section):
     task: Literal["regression", "binary", "multiclass"] | None = None
     categorical: tuple[str, ...] = ()
     schema_: dict[str, Literal["gaussian", "bernoulli", "categorical"]] = Field(default_factory=dict, alias="schema")
+    latent_dim: int | None = Field(None, ge=1)  # VAE latent size for this dataset (reference: King 15, News 20)
 
     @model_validator(mode="after")
     def _file_needs_target(self) -> "DatasetEntry":
@@ -75,6 +76,41 @@ class VAESection(Section):
     reg_covar: float = Field(1e-5, gt=0)
     n_init: int = Field(10, ge=1)
     max_iter: int = Field(5000, ge=1)
+
+
+class CTGANSection(Section):
+    """CTGANGenerator settings (the ctgan package; the paper used SDV's defaults with 1,000 epochs)."""
+
+    epochs: int = Field(300, ge=0)
+    batch_size: int = Field(500, ge=10)
+    generator_dim: tuple[int, ...] = (256, 256)
+    discriminator_dim: tuple[int, ...] = (256, 256)
+    pac: int = Field(10, ge=1)
+    embedding_dim: int = Field(128, ge=1)
+    generator_lr: float = Field(2e-4, gt=0)
+    discriminator_lr: float = Field(2e-4, gt=0)
+    discriminator_steps: int = Field(1, ge=1)
+
+
+class MAMLSection(Section):
+    """MAML over the Low-data seeds' synthetic sets (reference settings; worth sweeping)."""
+
+    alpha: float = Field(1e-3, gt=0)
+    gamma: float = Field(1e-3, gt=0)
+    inner_steps: int = Field(50, ge=1)
+    n_support: int = Field(300, ge=2)
+    n_query: int | None = Field(None, ge=2)
+    first_order: bool = False
+    max_meta_iters: int = Field(10_000, ge=1)
+    patience: int = Field(10, ge=1)
+
+
+class BiasSection(Section):
+    """The inductive-bias techniques. `synthetic_fit` overrides VAEBGM arguments when an ensemble is
+    trained on synthetic rows (Pre-train, DRS), e.g. `{ val_every_batch = false }`."""
+
+    synthetic_fit: dict[str, Any] = Field(default_factory=dict)
+    maml: MAMLSection = MAMLSection()
 
 
 PRESETS: dict[str, tuple[int, int]] = {"reliable": (7500, 1000), "realistic": (100, 100)}
@@ -137,6 +173,8 @@ class ExperimentConfig(Section):
     vae: VAESection = VAESection()
     evaluation: EvaluationSection = EvaluationSection()
     inductive_bias: InductiveBiasSection = InductiveBiasSection()
+    ctgan: CTGANSection = CTGANSection()
+    bias: BiasSection = BiasSection()
     mlda: MLDASection = MLDASection()
 
     @field_validator("datasets")

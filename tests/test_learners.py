@@ -117,13 +117,16 @@ def test_tpot_teacher_tiny_budget(concrete):
 
 def test_tpot_teacher_falls_back_when_nothing_could_be_evaluated(insurance):
     X, y, Xt, yt, cat = insurance
-    teacher = TPOTTeacher(max_time_mins=0.002, population_size=4, cv=3, dask="threads", seed=0)
+    # every pipeline evaluation (in a worker process, which can be stopped) is cut off after 6 ms
+    teacher = TPOTTeacher(max_time_mins=0.002, max_eval_time_mins=0.0001, population_size=4, cv=3,
+                          dask="processes", seed=0)
     with pytest.warns(RuntimeWarning, match="fallback"):
         teacher.fit(X, y, categorical=cat)
     assert teacher.fallback_used_
     assert rmse(yt, teacher.predict(Xt)) < 0.6 * mean_rmse(y, yt)
     with pytest.raises(TabaugError, match="no usable pipeline"):
-        TPOTTeacher(max_time_mins=0.002, population_size=4, cv=3, dask="threads", fallback=None).fit(X, y)
+        TPOTTeacher(max_time_mins=0.002, max_eval_time_mins=0.0001, population_size=4, cv=3, dask="processes",
+                    fallback=None).fit(X, y)
 
 
 def test_autogluon_teacher_tiny_budget(insurance):

@@ -71,6 +71,8 @@ def init_ray(*, address: str | None, max_cpus: int | None) -> None:
                      or k == "RAY_CHDIR_TO_TRIAL_DIR"})
     env = {"env_vars": env_vars}
     if address:
+        # inside a submitted job the job's runtime_env is merged with ours instead of refused
+        os.environ.setdefault("RAY_OVERRIDE_JOB_RUNTIME_ENV", "1")
         ray.init(address=address, runtime_env=env, log_to_driver=False, logging_level=logging.WARNING)
     else:
         ray.init(num_cpus=max_cpus, include_dashboard=False, runtime_env=env, log_to_driver=False,

@@ -42,6 +42,8 @@ def _units(config: ExperimentConfig, dataset, name: str, fold: int, run: int, mo
     sections = ("evaluation", "vae" if model == "vae_bgm" else "ctgan")
     techniques = [s for s in ib.scenarios if s in TECHNIQUES[model]]
     low_needed = "low_data" in ib.scenarios or techniques
+    entry = next(d for d in config.datasets if d.name == name)
+    latent = (entry.latent_dim or config.vae.latent_dim) if model == "vae_bgm" else None
     units: list[Unit] = []
     low_key = None
     for scenario in BASE_SCENARIOS:
@@ -50,7 +52,7 @@ def _units(config: ExperimentConfig, dataset, name: str, fold: int, run: int, mo
         n = ib.n_low if scenario == "low_data" else ib.n_big
         check_sizes(len(dataset.frame), n_folds=config.experiment.folds, n=n, what=f"dataset {name!r} ({scenario})",
                     outside=max((m + 2 * l for _, m, l in config.evaluation.sizes), default=0))
-        params = {"scenario": scenario, "model": model, "n": n, "n_synthetic": ib.n_synthetic}
+        params = {"scenario": scenario, "model": model, "n": n, "n_synthetic": ib.n_synthetic, "latent_dim": latent}
         key = make_key(config, sections, dataset, step="generate", **params, **where)
         units.append(Unit(key=key, kind="generate", params=params, num_cpus=config.execution.cpus_per_unit,
                           keep_value=scenario == "low_data" and bool(techniques),
@@ -58,7 +60,8 @@ def _units(config: ExperimentConfig, dataset, name: str, fold: int, run: int, mo
         if scenario == "low_data":
             low_key = key
     for technique in techniques:
-        params = {"scenario": technique, "model": model, "n": ib.n_low, "n_synthetic": ib.n_synthetic}
+        params = {"scenario": technique, "model": model, "n": ib.n_low, "n_synthetic": ib.n_synthetic,
+                  "latent_dim": latent}
         key = make_key(config, (*sections, "bias"), dataset, step="technique", low=low_key, **params, **where)
         units.append(Unit(key=key, kind="technique", params=params, deps=(low_key,),
                           num_cpus=config.execution.cpus_per_unit, **where))
@@ -73,10 +76,10 @@ def run(unit: Unit, ctx: RunContext, deps: Mapping[str, Any]) -> UnitResult:
     threads = max(1, int(unit.num_cpus))
     with Timer() as fit_timer:
         if unit.kind == "generate":
-            generator = _fit_generator(p["model"], data, ctx, seed=seed, threads=threads)
+            generator = _fit_generator(p["model"], data, ctx, seed=seed, threads=threads, latent_dim=p["latent_dim"])
             info: dict[str, float] = {}
         elif unit.kind == "technique":
-            generator, info = _fit_technique(p["model"], p["scenario"], deps[unit.deps[0]], data, config,
+            generator, info = _fit_technique(p["model"], p["scenario"], deps[unit.deps[0]], data, ctx,
                                              seed=seed, threads=threads)
         else:
             raise ValueError(f"inductive_bias: unknown unit kind {unit.kind!r}")
@@ -92,30 +95,61 @@ def run(unit: Unit, ctx: RunContext, deps: Mapping[str, Any]) -> UnitResult:
                            n=p["n"], **row) for row in rows]
     records += [make_record(config, unit, scenario=p["scenario"], model=p["model"], metric=k, value=v, seed=seed,
                             seconds=total, n=p["n"]) for k, v in extra.items()]
-    value = None
-    if unit.keep_value:
-        value = {"generator": generator, "synthetic": synthetic}
-    return UnitResult(records=records, value=value)
+    return UnitResult(records=records, value=_low_value(p["model"], generator, synthetic, data, config, seed=seed)
+                      if unit.keep_value else None)
 
 
-def _vae(config: ExperimentConfig, data: UnitData, *, seed: int, threads: int):
+def _low_value(model: str, generator, synthetic: np.ndarray, data: UnitData, config: ExperimentConfig, *,
+               seed: int) -> dict:
+    """What the technique units start from: the fitted Low-data generator and its synthetic rows
+    (each seed's set for the VAE, sampled once and shared by Pre-train, MAML and DRS)."""
+    if model == "ctgan":
+        return {"seed": seed, "synthetic_table": _table(synthetic, data)}
+    from tabaug_ray.bias import synthetic_sets
+
+    return {"generator": generator, "sets": synthetic_sets(generator, config.inductive_bias.n_synthetic, seed=seed)}
+
+
+def _vae(config: ExperimentConfig, data: UnitData, *, seed: int, threads: int, latent_dim: int):
     from tabaug_ray.generators import VAEBGM
 
-    return VAEBGM(columns=data.schema.columns, seed=seed, n_threads=threads, **config.vae.model_dump())
+    params = {**config.vae.model_dump(), "latent_dim": latent_dim}
+    return VAEBGM(columns=data.schema.columns, seed=seed, n_threads=threads, **params)
 
 
-def _fit_generator(model: str, data: UnitData, ctx: RunContext, *, seed: int, threads: int):
+def _fit_generator(model: str, data: UnitData, ctx: RunContext, *, seed: int, threads: int, latent_dim: int | None):
     config = ctx.config
     if model == "vae_bgm":
-        return ctx.fit_ensemble(_vae(config, data, seed=seed, threads=threads), data.train)
+        return ctx.fit_ensemble(_vae(config, data, seed=seed, threads=threads, latent_dim=latent_dim), data.train)
     if model == "ctgan":
         return _ctgan(config, data, seed=seed, threads=threads).fit(_table(data.train, data), **_ctgan_fit_args(data))
     raise TabaugError(f"unknown generator model {model!r}")
 
 
-def _fit_technique(model: str, technique: str, low: dict, data: UnitData, config: ExperimentConfig, *, seed: int,
-                   threads: int):
-    raise TabaugError(f"technique {technique!r} for {model!r} is not available yet")
+def _fit_technique(model: str, technique: str, low: dict, data: UnitData, ctx: RunContext, *, seed: int,
+                   threads: int) -> tuple[Any, dict[str, float]]:
+    """theta_0 from the Low-data generator, then fine-tuning on the same N real rows."""
+    config = ctx.config
+    if model == "ctgan":
+        pretrained = _ctgan(config, data, seed=seed, threads=threads).fit(low["synthetic_table"],
+                                                                          **_ctgan_fit_args(data))
+        generator = _ctgan(config, data, seed=low["seed"], threads=threads).fit(
+            _table(data.train, data), init=pretrained, **_ctgan_fit_args(data))
+        return generator, {"init_seconds": pretrained.fit_seconds_}
+    from tabaug_ray.bias import TECHNIQUES
+
+    options = config.bias.maml.model_dump() if technique == "maml" else {}
+    state, info = TECHNIQUES[technique](low["generator"], synthetic=low["sets"], seed=seed, n_threads=threads,
+                                        vae_params=config.bias.synthetic_fit, **options)
+    # NOTE: the fine-tuning ensemble has the Low-data ensemble's arguments and seed (same split, data
+    # order and noise), so the initial weights are the only difference from Low data, as in the paper.
+    base = low["generator"]
+    finetuning = type(base)(**{**base.get_params(), "n_threads": threads})
+    generator = ctx.fit_ensemble(finetuning, data.train, init=state)
+    record = {"init_seconds": float(info["seconds"])}
+    record.update({k: float(v) for k, v in info.items() if k in ("meta_iters", "best_query_loss", "val_loss")
+                   and isinstance(v, (int, float))})
+    return generator, {k if k != "val_loss" else "init_val_loss": v for k, v in record.items()}
 
 
 def _sample(model: str, generator, n: int, data: UnitData, *, seed: int) -> np.ndarray:
