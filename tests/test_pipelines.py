@@ -1,0 +1,132 @@
+"""Both experiment kinds end to end through `tabaug run` (real local Ray, real models, small budgets)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+
+TECHNIQUES = """
+[experiment]
+name = "techniques"
+kind = "inductive_bias"
+folds = 2
+
+[[datasets]]
+name = "breast_cancer"
+
+[inductive_bias]
+models = ["vae_bgm", "ctgan"]
+scenarios = ["low_data", "big_data", "pretrain", "avg", "maml", "drs"]
+n_low = 100
+n_big = 250
+n_synthetic = 400
+
+[vae]
+n_seeds = 3
+max_epochs = 60
+
+[ctgan]
+epochs = 3
+
+[bias]
+synthetic_fit = { val_every_batch = false }
+
+[bias.maml]
+inner_steps = 3
+max_meta_iters = 3
+
+[evaluation]
+presets = ["realistic"]
+repeats = 2
+"""
+
+MLDA = """
+[experiment]
+name = "mlda_all"
+kind = "mlda"
+folds = 2
+
+[[datasets]]
+name = "diabetes"
+
+[mlda]
+train_sizes = [200]
+etas = [0.01, 0.1]
+volumes = ["2x"]
+augmenters = ["none", "noise", "mlda", "mlda_vae", "cmixup", "ada"]
+teachers = ["lightgbm"]
+student_params = { mlp = { max_epochs = 60, patience = 10 } }
+
+[vae]
+n_seeds = 2
+max_epochs = 60
+"""
+
+
+def run(config: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tabaug_ray", "run", str(config), "--out", str(out), "--no-progress",
+                           *extra], capture_output=True, text=True)
+
+
+def test_quickstart_writes_low_and_big_data_for_every_fold_and_run(tmp_path):
+    out = tmp_path / "q"
+    proc = run(REPO / "experiments" / "quickstart.toml", out)
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_parquet(out / "results")
+    cells = set(zip(table.scenario, table.fold, table.run))
+    assert cells == {(s, f, 0) for s in ("low_data", "big_data") for f in (0, 1)}
+    assert table.loc[table.metric == "js", "preset"].eq("realistic").all()
+    assert table.loc[table.metric == "js"].groupby("unit_key").size().eq(5).all()  # one row per repeat
+    js = table[table.metric == "js"].groupby("scenario").value.mean()
+    assert js["big_data"] < js["low_data"]  # more real rows, closer synthetic rows
+    again = run(REPO / "experiments" / "quickstart.toml", out)
+    assert "4 units planned, 4 already done, 0 finished" in again.stdout
+
+
+def test_inductive_bias_techniques_start_from_the_shared_low_data_ensemble(tmp_path):
+    config = tmp_path / "techniques.toml"
+    config.write_text(TECHNIQUES)
+    proc = run(config, tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_parquet(tmp_path / "out" / "results")
+    scenarios = table.groupby("model").scenario.unique().map(set).to_dict()
+    assert scenarios == {"vae_bgm": {"low_data", "big_data", "pretrain", "avg", "maml", "drs"},
+                         "ctgan": {"low_data", "big_data", "pretrain"}}
+    for model, scenario in [("vae_bgm", s) for s in ("pretrain", "avg", "maml", "drs")] + [("ctgan", "pretrain")]:
+        rows = table[(table.model == model) & (table.scenario == scenario)]
+        assert {"js", "kl", "accuracy", "init_seconds"} <= set(rows.metric), (model, scenario)
+        assert set(rows.fold) == {0, 1} and (rows.n == 100).all()
+    # one Low-data producer per fold and model, kept for resuming
+    assert len(list((tmp_path / "out" / "artifacts").glob("*.pkl"))) == 4
+    real = table[table.metric == "accuracy_real"]
+    assert set(real.scenario) == {"low_data", "big_data"}
+
+
+def test_mlda_groups_share_rows_and_record_every_augmenter(tmp_path):
+    config = tmp_path / "mlda.toml"
+    config.write_text(MLDA)
+    proc = run(config, tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_parquet(tmp_path / "out" / "results")
+    students = table[table.model == "mlp"]
+    rmse = students[students.metric == "rmse"]
+    counts = rmse.groupby("scenario").size().to_dict()
+    assert counts == {"none": 2, "noise": 4, "mlda": 4, "mlda_vae": 2, "cmixup": 2, "ada": 2}  # x folds, x etas
+    synthetic = students[students.metric == "n_synthetic"].groupby("scenario").value.unique()
+    assert synthetic["none"].tolist() == [0.0]
+    fit_rows = 160  # 200 training rows less the 20 % real validation rows
+    for name in ("noise", "mlda", "mlda_vae", "cmixup", "ada"):
+        assert synthetic[name].tolist() == [2.0 * fit_rows]
+    assert rmse[rmse.scenario.isin(["noise", "mlda"])].eta.notna().all()
+    assert rmse[rmse.scenario.isin(["none", "cmixup", "ada", "mlda_vae"])].eta.isna().all()
+    assert set(rmse.loc[rmse.scenario.isin(["mlda", "mlda_vae"]), "teacher"]) == {"lightgbm"}
+    assert rmse.loc[rmse.scenario == "none", "teacher"].isna().all()
+    teacher = table[table.model == "teacher:lightgbm"]
+    assert {"rmse", "mae", "r2", "val_rmse", "fit_seconds"} <= set(teacher.metric) and set(teacher.fold) == {0, 1}
+    # every student of a fold saw the same seed (paired comparisons)
+    assert students.groupby("fold").seed.nunique().eq(1).all()
