@@ -5,7 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+
+from tabaug_ray.data.schema import ColumnSpec
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,3 +31,27 @@ def data_dir() -> Path:
     if path is None:
         pytest.fail("no datasets folder: set TABAUG_DATA_DIR or put shared/datasets beside the repo")
     return path
+
+
+def simple_model_space(df: pd.DataFrame) -> tuple[np.ndarray, list[ColumnSpec]]:
+    """A quick model space for generator tests: z-scored numerics, 0/1 for 2-valued, integer codes
+    (missing = own code), independent of the data layer under test elsewhere."""
+    cols, data = [], []
+    for name in df.columns:
+        s = df[name]
+        if pd.api.types.is_numeric_dtype(s):
+            v = s.to_numpy(float)
+            data.append((v - v.mean()) / (v.std() or 1.0))
+            cols.append(ColumnSpec(name, "gaussian"))
+        else:
+            codes, uniq = pd.factorize(s.fillna("<missing>"), sort=True)
+            data.append(codes.astype(float))
+            cols.append(ColumnSpec(name, "bernoulli" if len(uniq) == 2 else "categorical", len(uniq)))
+    return np.stack(data, axis=1).astype(np.float32), cols
+
+
+@pytest.fixture(scope="module")
+def adult(data_dir) -> tuple[np.ndarray, list[ColumnSpec]]:
+    """300 Adult rows (sampled with seed 0) in the simple model space."""
+    df = pd.read_csv(data_dir / "adult.csv.gz").sample(n=300, random_state=0).reset_index(drop=True)
+    return simple_model_space(df)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -23,7 +22,6 @@ from tabaug_ray.bias import (
     synthetic_sets,
 )
 from tabaug_ray.bias.common import DRS_FIT, PRETRAIN_FIT
-from tabaug_ray.data.schema import ColumnSpec
 from tabaug_ray.errors import TabaugError
 from tabaug_ray.generators import PARAM_NAMES, VAEBGM, derive_seed
 from tabaug_ray.generators.vae import param_shapes
@@ -32,28 +30,6 @@ N_SEEDS = 3
 N_SYN = 400  # synthetic rows per member (reference 10,000)
 SMALL = {"n_seeds": 2, "max_epochs": 40}  # the ensembles trained on synthetic rows
 MAML = {"n_support": 100, "n_query": 150, "inner_steps": 4, "alpha": 1e-6, "gamma": 1e-3, "patience": 3}
-
-
-def _model_space(df: pd.DataFrame) -> tuple[np.ndarray, list[ColumnSpec]]:
-    """Simple model space: z-scored numerics, 0/1 for 2-valued, integer codes (missing = own code)."""
-    cols, data = [], []
-    for name in df.columns:
-        s = df[name]
-        if pd.api.types.is_numeric_dtype(s):
-            v = s.to_numpy(float)
-            data.append((v - v.mean()) / (v.std() or 1.0))
-            cols.append(ColumnSpec(name, "gaussian"))
-        else:
-            codes, uniq = pd.factorize(s.fillna("<missing>"), sort=True)
-            data.append(codes.astype(float))
-            cols.append(ColumnSpec(name, "bernoulli" if len(uniq) == 2 else "categorical", len(uniq)))
-    return np.stack(data, axis=1).astype(np.float32), cols
-
-
-@pytest.fixture(scope="module")
-def adult(data_dir):
-    df = pd.read_csv(data_dir / "adult.csv.gz").sample(n=300, random_state=0).reset_index(drop=True)
-    return _model_space(df)
 
 
 @pytest.fixture(scope="module")

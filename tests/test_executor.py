@@ -16,7 +16,6 @@ import psutil
 import pytest
 import ray
 
-from tabaug_ray.cli import main
 from tabaug_ray.config import load_config
 from tabaug_ray.distributed.executor import Executor
 from tabaug_ray.distributed.store import ResultStore

@@ -5,7 +5,8 @@ Every function here works on the parameters of ONE seed (weights shaped like ``n
 noise and data tensor: ``[S, out, in]``, ``[S, B, D]``); the batched ensemble trainer uses the
 second form, ``torch.func.vmap`` / ``grad`` (MAML) the first.
 
-Architecture (reference code): encoder Linear(D, H) -> ReLU -> Linear(H, 2L), output ``10·tanh``,
+Architecture (reference code): encoder Linear(D, H) -> ReLU -> Linear(H, 2L) on the model-space
+rows with categorical codes scaled to [0, 1] (NOTE[DIFF], see ``encode``), output ``10·tanh``,
 split into mean and log-variance; decoder Linear(L, H) -> ReLU -> Dropout(0.2) -> Linear(H, P),
 with per-column heads: gaussian (mean ``5·tanh``, std in (1e-5, 0.1) by a scaled sigmoid),
 bernoulli (p in [1e-3, 1-1e-3]), categorical (softmax of ``10·tanh`` logits over K).
@@ -66,6 +67,7 @@ class HeadLayout:
     cat_k: tuple[int, ...]
     cat_offset: Tensor  # [C] start of each categorical block inside the categorical slice
     cat_block: Tensor  # [Pc] which categorical column (0..C-1) each categorical logit belongs to
+    enc_scale: Tensor  # [D] encoder-input multiplier: 1/(K-1) for categorical codes, 1 otherwise
 
     @property
     def cat_start(self) -> int:
@@ -91,6 +93,10 @@ def _layout(columns: tuple[ColumnSpec, ...]) -> HeadLayout:
         cat_k=cat_k,
         cat_offset=torch.from_numpy(offsets[:-1].copy()),
         cat_block=block,
+        enc_scale=torch.tensor(
+            [1.0 / (c.n_categories - 1) if c.kind == "categorical" and c.n_categories > 1 else 1.0 for c in columns],
+            dtype=torch.float32,
+        ),
     )
 
 
@@ -172,8 +178,25 @@ def _linear(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
     return torch.baddbmm(b.unsqueeze(-2), x, w.transpose(-1, -2))  # stacked seeds: [S,B,in] x [S,in,out]
 
 
-def encode(params: Mapping[str, Tensor], x: Tensor, *, grad_clip: float | None = GRAD_CLIP) -> tuple[Tensor, Tensor]:
-    """Encoder means and log-variances, each ``[..., B, L]``."""
+def encode(
+    params: Mapping[str, Tensor],
+    x: Tensor,
+    *,
+    columns: Sequence[ColumnSpec] | HeadLayout,
+    grad_clip: float | None = GRAD_CLIP,
+) -> tuple[Tensor, Tensor]:
+    """Encoder means and log-variances, each ``[..., B, L]``, of model-space rows ``x``.
+
+    NOTE[DIFF]: categorical codes enter the encoder divided by K-1 (in [0, 1], like the min-max
+    scaled bernoullis); the reference fed raw codes. Raw codes made the encoder's input scale
+    depend on the vocabulary's order and size (our Adult codes follow the sorted vocabulary:
+    native-country's mode is code 38 of 41; the reference's files coded by order of appearance),
+    which saturated ``10·tanh`` at initialisation (log-variance ~ +5, latent noise ~ 13 sd), drove
+    the decoder's heads into saturation and left the VAE unable to reconstruct its training rows
+    (validation loss ~ 2,000-5,000 per row instead of ~ 50-140; per-column KS of samples vs
+    training rows up to 1.0). The likelihood still sees the integer codes.
+    """
+    x = x * head_layout(columns).enc_scale
     h = _clamp_grad(_linear(x, params["encoder.0.weight"], params["encoder.0.bias"]), grad_clip)
     o = _clamp_grad(_linear(torch.relu(h), params["encoder.2.weight"], params["encoder.2.bias"]), grad_clip)
     o = LATENT_LIMIT * torch.tanh(o)
@@ -255,7 +278,7 @@ def negative_elbo(
     Returns:
         Scalar loss (``[S]`` for stacked seeds).
     """
-    mu, logvar = encode(params, x, grad_clip=grad_clip)
+    mu, logvar = encode(params, x, columns=columns, grad_clip=grad_clip)
     z = mu + eps * torch.exp(0.5 * logvar)
     out = decode(params, z, dropout_mask=dropout_mask)
     n_rows = x.shape[-2]
@@ -335,7 +358,7 @@ class VAE(nn.Module):
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Encoder means and log-variances."""
-        return encode(self.params(), x, grad_clip=self.grad_clip)
+        return encode(self.params(), x, columns=self.layout, grad_clip=self.grad_clip)
 
     def forward(self, x: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         """Negative ELBO of the batch ``x``; dropout only in training mode."""
