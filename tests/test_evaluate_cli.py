@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 from tabaug_ray.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-PYTHON = REPO / ".venv" / "bin" / "python"
+PYTHON = sys.executable  # the interpreter running the tests (any venv)
 SMALL = ["--m", "1500", "--l", "500", "--repeats", "2", "--threads", "1"]
 
 
@@ -106,7 +107,7 @@ def test_errors_exit_2_with_one_line(files, capsys, case, extra, message):
 
 def test_subprocess(files):
     ok = subprocess.run(
-        [str(PYTHON), "-m", "tabaug_ray", "evaluate", str(files["a"]), str(files["shuffled"]),
+        [PYTHON, "-m", "tabaug_ray", "evaluate", str(files["a"]), str(files["shuffled"]),
          "--preset", "realistic", "--repeats", "2", "--seed", "3", "--json"],
         capture_output=True, text=True, cwd=REPO, timeout=300,
     )
@@ -114,7 +115,7 @@ def test_subprocess(files):
     out = json.loads(ok.stdout)
     assert {"kl", "kl_std", "js", "js_std", "auc"} <= set(out) and out["m"] == 100 and out["seed"] == 3
     bad = subprocess.run(
-        [str(PYTHON), "-m", "tabaug_ray", "evaluate", str(files["a"]), str(files["missing_col"])],
+        [PYTHON, "-m", "tabaug_ray", "evaluate", str(files["a"]), str(files["missing_col"])],
         capture_output=True, text=True, cwd=REPO, timeout=300,
     )
     assert bad.returncode == 2 and bad.stdout == ""
