@@ -41,6 +41,7 @@ class DatasetEntry(Section):
     categorical: tuple[str, ...] = ()
     schema_: dict[str, Literal["gaussian", "bernoulli", "categorical"]] = Field(default_factory=dict, alias="schema")
     latent_dim: int | None = Field(None, ge=1)  # VAE latent size for this dataset (reference: King 15, News 20)
+    drop: tuple[str, ...] = ()  # columns to leave out (e.g. Adult's education-num, a copy of education)
 
     @model_validator(mode="after")
     def _file_needs_target(self) -> "DatasetEntry":

@@ -181,3 +181,15 @@ def test_unit_split_pools_are_disjoint_from_training_rows(adult):
     assert set(other_run.train) != train
     with pytest.raises(TabaugError, match="M \\+ 2L = 60000"):
         make_split(adult.n_rows, fold=0, n_folds=5, run=0, seed=0, n=300, m=40000, l=10000)
+
+
+def test_config_entry_can_drop_columns(data_dir):
+    from tabaug_ray.config import DatasetEntry
+    from tabaug_ray.pipelines.base import load_entry
+
+    ds = load_entry(DatasetEntry(name="adult", drop=("education-num",)), str(data_dir))
+    assert "education-num" not in ds.frame.columns and ds.n_features == 13
+    with pytest.raises(TabaugError, match="cannot drop \\['nope'\\]"):
+        load_entry(DatasetEntry(name="adult", drop=("nope",)), str(data_dir))
+    with pytest.raises(TabaugError, match="cannot drop \\['income'\\]"):
+        load_entry(DatasetEntry(name="adult", drop=("income",)), str(data_dir))

@@ -20,6 +20,7 @@ from tabaug_ray.config import DatasetEntry, ExperimentConfig, stable_hash
 from tabaug_ray.data.registry import Dataset, load_dataset, load_file
 from tabaug_ray.data.schema import TableSchema, infer_schema
 from tabaug_ray.data.splits import hash_seed
+from tabaug_ray.errors import TabaugError
 from tabaug_ray.version import CODE_VERSION, code_version_label
 
 PIPELINES = {"inductive_bias": "tabaug_ray.pipelines.inductive_bias", "mlda": "tabaug_ray.pipelines.mlda"}
@@ -110,14 +111,20 @@ class DataContext:
 
 
 def load_entry(entry: DatasetEntry, data_dir: str | None) -> Dataset:
+    """The dataset a config entry names, with its target / task / categorical / schema / drop settings."""
     if entry.path is not None:
-        return load_file(entry.path, target=entry.target, task=entry.task, categorical=entry.categorical,
-                         name=entry.name, schema_overrides=entry.schema_)
-    ds = load_dataset(entry.name, data_dir=data_dir)
-    if entry.target or entry.task or entry.categorical or entry.schema_:
-        ds = type(ds)(name=ds.name, frame=ds.frame, target=entry.target or ds.target, task=entry.task or ds.task,
-                      categorical=entry.categorical or ds.categorical, source=ds.source,
-                      schema_overrides=dict(entry.schema_))
+        ds = load_file(entry.path, target=entry.target, task=entry.task, categorical=entry.categorical,
+                       name=entry.name, schema_overrides=entry.schema_)
+    else:
+        ds = load_dataset(entry.name, data_dir=data_dir)
+        ds = replace(ds, target=entry.target or ds.target, task=entry.task or ds.task,
+                     categorical=entry.categorical or ds.categorical, schema_overrides=dict(entry.schema_))
+    unknown = [c for c in entry.drop if c not in ds.frame.columns]
+    if unknown or ds.target in entry.drop:
+        raise TabaugError(f"dataset {entry.name!r}: cannot drop {unknown or [ds.target]} (unknown column or the target)")
+    if entry.drop:
+        ds = replace(ds, frame=ds.frame.drop(columns=list(entry.drop)),
+                     categorical=tuple(c for c in ds.categorical if c not in entry.drop))
     return ds
 
 
