@@ -6,7 +6,6 @@ meta-iterations), threads and load averages.
 
     python benchmarks/bias_speed.py [--threads 2] [--seeds 10] [--rows 300] [--n-synthetic 10000]
         [--techniques pretrain,avg,maml,drs] [--maml '{"n_query": 1000}'] [--vae '{"n_seeds": 5}']
-        [--bgm-threads 1]
 
 ``--maml`` holds ``maml_init`` options, ``--vae`` overrides of the ensembles trained on synthetic rows
 (pretrain, DRS). Data: adult.csv.gz from $TABAUG_DATA_DIR or ../shared/datasets beside the repository.
@@ -53,8 +52,6 @@ def main() -> None:
     ap.add_argument("--techniques", default="pretrain,avg,maml,drs")
     ap.add_argument("--maml", default="{}", help="maml_init options as JSON")
     ap.add_argument("--vae", default="{}", help="overrides for the ensembles on synthetic rows, as JSON")
-    ap.add_argument("--bgm-threads", type=int, default=None,
-                    help="threads of the generators when sampling (their BGM fits); default --threads")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -65,9 +62,6 @@ def main() -> None:
         low = VAEBGM(columns=cols, n_seeds=args.seeds, seed=args.seed, n_threads=args.threads).fit(X)
     out["low"] = {**c.json(), "epochs": low.epochs_.tolist()}
     fit_params = low.get_params()
-    if args.bgm_threads:  # VAEBGM uses n_threads for training AND for the BGM fits when sampling
-        low.n_threads = args.bgm_threads
-        out["bgm_threads"] = args.bgm_threads
     with Clock() as c:
         sets = synthetic_sets(low, args.n_synthetic, seed=args.seed)
     out["synthetic_sets"] = {**c.json(), "bgm_seconds": round(low.bgm_seconds_, 2)}
@@ -79,7 +73,6 @@ def main() -> None:
                                            n_threads=args.threads, **options.get(name, {}))
         with Clock() as c_ft:
             tuned = finetune(state, X, vae_params=fit_params, seed=low.seed)
-        tuned.n_threads = args.bgm_threads or tuned.n_threads
         with Clock() as c_sample:
             tuned.sample(args.n_synthetic, seed=args.seed)
         info.pop("query_losses", None)
