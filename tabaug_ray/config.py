@@ -226,20 +226,29 @@ def _format_error(path: Path, exc: ValidationError) -> str:
 
 
 def parse_config(data: dict[str, Any], *, source: str | Path = "<config>") -> ExperimentConfig:
+    return validate(ExperimentConfig, data, source=source)
+
+
+def read_toml(path: str | Path, *, what: str = "config") -> dict[str, Any]:
+    """A TOML file as a dict; a missing file or bad TOML is a one-line TabaugError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise TabaugError(f"{path}: {what} file not found")
     try:
-        return ExperimentConfig.model_validate(data)
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise TabaugError(f"{path}: malformed TOML ({exc})") from None
+
+
+def validate(model: type[BaseModel], data: dict[str, Any], *, source: str | Path) -> Any:
+    """`model` validated from `data`; the first problem becomes a one-line TabaugError."""
+    try:
+        return model.model_validate(data)
     except ValidationError as exc:
         raise TabaugError(_format_error(Path(source), exc)) from None
 
 
 def load_config(path: str | Path) -> ExperimentConfig:
     """Read and validate a TOML experiment config; any problem is a one-line TabaugError."""
-    path = Path(path)
-    if not path.is_file():
-        raise TabaugError(f"{path}: config file not found")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise TabaugError(f"{path}: malformed TOML ({exc})") from None
-    return parse_config(data, source=path)
+    return parse_config(read_toml(path), source=path)
 

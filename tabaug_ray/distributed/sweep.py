@@ -12,13 +12,12 @@ import copy
 import json
 import math
 import os
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
-from tabaug_ray.config import ExperimentConfig, Section, parse_config
+from tabaug_ray.config import ExperimentConfig, Section, parse_config, read_toml, validate
 from tabaug_ray.errors import TabaugError
 
 
@@ -67,30 +66,18 @@ class SweepFile(Section):
 def load_sweep(path: str | Path) -> tuple[SweepSection, dict[str, Any], Path]:
     """The sweep section, the base experiment as a dict, and the base file's path."""
     path = Path(path)
-    if not path.is_file():
-        raise TabaugError(f"{path}: sweep file not found")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise TabaugError(f"{path}: malformed TOML ({exc})") from None
-    try:
-        sweep = SweepFile.model_validate(data).sweep
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
-        raise TabaugError(f"{path}: field '{'.'.join(map(str, err['loc']))}': {msg}") from None
+    sweep = validate(SweepFile, read_toml(path, what="sweep"), source=path).sweep
     base_path = (path.parent / sweep.config).resolve()
     if not base_path.is_file():
         raise TabaugError(f"{path}: field 'sweep.config': {base_path} not found")
-    base = tomllib.loads(base_path.read_text())
-    base_config = parse_config(base, source=base_path)
+    base = read_toml(base_path)
+    parse_config(base, source=base_path)  # the base experiment must be valid on its own
     for name, dim in sweep.space.items():
         try:
             dim.to_tune()
         except ValueError as exc:
             raise TabaugError(f"{path}: field 'sweep.space.{name}': {exc}") from None
         apply_overrides(base, {name: _example(dim)}, source=f"{path}: field 'sweep.space.{name}'")
-    del base_config
     return sweep, base, base_path
 
 
