@@ -92,18 +92,8 @@ def summary_tables(report: Report) -> list[Table]:
         bold = pd.DataFrame(False, index=frame.index, columns=frame.columns)
         indexed = block.set_index(["_row", "model", "metric"])
         for mo, me in cols:
-            name = f"{mo} {me}"
-            cells, marks = [], []
-            for r in rows:
-                if (r, mo, me) in indexed.index:
-                    rec = indexed.loc[(r, mo, me)]
-                    rec = rec.iloc[0] if isinstance(rec, pd.DataFrame) else rec
-                    cells.append(format_mean_std(rec["mean"], rec["std"]))
-                    marks.append(bool(rec["best"]))
-                else:
-                    cells.append("N/A")
-                    marks.append(False)
-            frame[name], bold[name] = cells, marks
+            frame[f"{mo} {me}"], bold[f"{mo} {me}"] = _column(
+                indexed, rows, (mo, me), lambda rec: (format_mean_std(rec["mean"], rec["std"]), bool(rec["best"])))
         counts = block["count"]
         note = (f"mean (std) over folds × runs (n = {counts.min()}" +
                 (f"–{counts.max()}" if counts.max() != counts.min() else "") +
@@ -113,6 +103,21 @@ def summary_tables(report: Report) -> list[Table]:
         title = " / ".join(map(str, key))
         tables.append(Table(title=title, frame=frame, bold=bold, note=note))
     return tables
+
+
+def _column(indexed: pd.DataFrame, rows: list, key: tuple, cell) -> tuple[list[str], list[bool]]:
+    """One rendered column: `cell(record) -> (text, bold)` for each row present in `indexed` (indexed by
+    (row, *key)), "N/A" where the row has no record."""
+    cells, marks = [], []
+    for r in rows:
+        if (r, *key) in indexed.index:
+            rec = indexed.loc[(r, *key)]
+            text, mark = cell(rec.iloc[0] if isinstance(rec, pd.DataFrame) else rec)
+        else:
+            text, mark = "N/A", False
+        cells.append(text)
+        marks.append(mark)
+    return cells, marks
 
 
 def teacher_table(report: Report) -> Table | None:
@@ -164,18 +169,9 @@ def gains_tables(report: Report) -> list[Table]:
             for metric in metrics:
                 if not ((sub["method"] == method) & (sub["metric"] == metric)).any():
                     continue
-                name = f"{method} {metric}"
-                cells, marks = [], []
-                for r in rows:
-                    if (r, method, metric) in idx.index:
-                        rec = idx.loc[(r, method, metric)]
-                        rec = rec.iloc[0] if isinstance(rec, pd.DataFrame) else rec
-                        cells.append(format_gain(rec["abs_gain"], rec["rel_gain"]))
-                        marks.append(bool(rec["abs_gain"] > 0))
-                    else:
-                        cells.append("N/A")
-                        marks.append(False)
-                frame[name], bold[name] = cells, marks
+                frame[f"{method} {metric}"], bold[f"{method} {metric}"] = _column(
+                    idx, rows, (method, metric),
+                    lambda rec: (format_gain(rec["abs_gain"], rec["rel_gain"]), bool(rec["abs_gain"] > 0)))
         tables.append(Table(
             title=f"Gains against {report.baseline}: {model}", frame=frame, bold=bold,
             note="absolute gain (relative gain) of the mean against the baseline's mean; positive = better; "
