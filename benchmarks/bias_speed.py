@@ -5,10 +5,12 @@ fine-tune, and the fine-tuned best seed's BGM + 10,000 samples), the technique i
 meta-iterations), threads and load averages.
 
     python benchmarks/bias_speed.py [--threads 2] [--seeds 10] [--rows 300] [--n-synthetic 10000]
-        [--techniques pretrain,avg,maml,drs] [--maml '{"n_query": 1000}'] [--vae '{"n_seeds": 5}']
+        [--techniques pretrain,avg,maml,drs] [--config experiments/paper_inductive_bias.toml]
+        [--maml '{"n_query": 1000}'] [--vae '{"n_seeds": 5}']
 
-``--maml`` holds ``maml_init`` options, ``--vae`` overrides of the ensembles trained on synthetic rows
-(pretrain, DRS). Data: adult.csv.gz from $TABAUG_DATA_DIR or ../shared/datasets beside the repository.
+The techniques' settings are the ``[bias]`` section of ``--config`` (default: the paper config);
+``--maml`` (``maml_init`` options) and ``--vae`` (overrides of the ensembles trained on synthetic
+rows: pretrain, DRS) are JSON applied on top. Data: adult.csv.gz from $TABAUG_DATA_DIR or ../shared/datasets beside the repository.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ensemble_speed import adult_model_space  # noqa: E402
+from ensemble_speed import REPO, adult_model_space  # noqa: E402
 
 from tabaug_ray.bias import TECHNIQUES, finetune, synthetic_sets  # noqa: E402
+from tabaug_ray.config import load_config  # noqa: E402
 from tabaug_ray.generators import VAEBGM  # noqa: E402
 
 
@@ -50,6 +53,8 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=300)
     ap.add_argument("--n-synthetic", type=int, default=10_000)
     ap.add_argument("--techniques", default="pretrain,avg,maml,drs")
+    ap.add_argument("--config", default=str(REPO / "experiments" / "paper_inductive_bias.toml"),
+                    help="experiment TOML whose [bias] section sets the techniques")
     ap.add_argument("--maml", default="{}", help="maml_init options as JSON")
     ap.add_argument("--vae", default="{}", help="overrides for the ensembles on synthetic rows, as JSON")
     ap.add_argument("--seed", type=int, default=0)
@@ -66,10 +71,13 @@ def main() -> None:
         sets = synthetic_sets(low, args.n_synthetic, seed=args.seed)
     out["synthetic_sets"] = {**c.json(), "bgm_seconds": round(low.bgm_seconds_, 2)}
     total = out["low"]["wall"] + out["synthetic_sets"]["wall"]
-    options = {"maml": json.loads(args.maml)}
+    bias = load_config(args.config).bias
+    options = {"maml": {**bias.maml.model_dump(), **json.loads(args.maml)}}
+    synthetic_fit = {**bias.synthetic_fit, **json.loads(args.vae)}
+    out["maml_options"], out["synthetic_fit"] = options["maml"], synthetic_fit
     for name in args.techniques.split(","):
         with Clock() as c_init:
-            state, info = TECHNIQUES[name](low, synthetic=sets, seed=args.seed, vae_params=json.loads(args.vae),
+            state, info = TECHNIQUES[name](low, synthetic=sets, seed=args.seed, vae_params=synthetic_fit,
                                            n_threads=args.threads, **options.get(name, {}))
         with Clock() as c_ft:
             tuned = finetune(state, X, vae_params=fit_params, seed=low.seed)

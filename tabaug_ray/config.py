@@ -56,6 +56,8 @@ class ExecutionSection(Section):
     cpus_per_unit: float = Field(1.0, gt=0)
     max_retries: int = Field(2, ge=0)
     seed_tasks: bool = False  # one Ray task per VAE seed (clusters with many cores)
+    max_hosts: int | None = Field(None, ge=1)  # live producer-value hosts (None: 2 x cluster CPUs, >= 2)
+    max_in_flight: int | None = Field(None, ge=1)  # tasks submitted at once (None: 2 x cluster CPUs + 2)
 
 
 class VAESection(Section):
@@ -104,6 +106,8 @@ class MAMLSection(Section):
     first_order: bool = False
     max_meta_iters: int = Field(10_000, ge=1)
     patience: int = Field(10, ge=1)
+    start: Literal["random", "avg", "best"] = "random"
+    inner_max_norm: float | None = Field(None, gt=0)
 
 
 class BiasSection(Section):

@@ -142,6 +142,16 @@ def test_maml_keeps_the_best_pre_update_parameters_and_stops(low, sets):
     assert _max_diff(state, upto_best) == 0.0
 
 
+def test_maml_inner_clip_lets_the_reference_alpha_learn_from_a_random_start(low, sets):
+    kw = dict(synthetic=sets, seed=0, start="random", first_order=True, max_meta_iters=8,
+              **{**MAML, "alpha": 1e-3, "patience": 8})
+    _, clipped = maml_init(low, inner_max_norm=10.0, **kw)
+    assert clipped["skipped_updates"] == 0 and clipped["best_iter"] >= 4
+    assert clipped["query_loss_best"] < 0.8 * clipped["query_loss_init"], clipped["query_losses"]
+    _, raw = maml_init(low, **kw)  # the reference: no clip
+    assert min(raw["query_losses"]) > 2 * clipped["query_loss_best"], (raw["query_losses"], clipped["query_losses"])
+
+
 def test_maml_stacked_equals_vmap_and_threads_do_not_matter(low, sets):
     support, query = maml_tasks(sets, n_support=50, seed=0)
     theta = maml_start(low, "best")

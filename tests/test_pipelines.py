@@ -75,8 +75,16 @@ def run(config: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
 
 def test_quickstart_writes_low_and_big_data_for_every_fold_and_run(tmp_path):
     out = tmp_path / "q"
-    proc = run(REPO / "experiments" / "quickstart.toml", out)
+    bad = run(REPO / "experiments" / "quickstart.toml", out, "--only", "fold=7")
+    assert bad.returncode == 2 and "--only 'fold=7': fold 7 is not in the config" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1 and not out.exists()
+    part = run(REPO / "experiments" / "quickstart.toml", out, "--only", "fold=1")  # a slice first
+    assert part.returncode == 0, part.stderr
+    assert "2 units planned, 0 already done, 2 finished" in part.stdout
+    assert set(pd.read_parquet(out / "results").fold) == {1}
+    proc = run(REPO / "experiments" / "quickstart.toml", out)  # the rest, same results directory
     assert proc.returncode == 0, proc.stderr
+    assert "4 units planned, 2 already done, 2 finished" in proc.stdout
     table = pd.read_parquet(out / "results")
     cells = set(zip(table.scenario, table.fold, table.run))
     assert cells == {(s, f, 0) for s in ("low_data", "big_data") for f in (0, 1)}

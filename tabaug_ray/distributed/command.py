@@ -18,6 +18,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     run = subparsers.add_parser("run", help="run an experiment (resumes: finished units are skipped)")
     _common(run)
+    run.add_argument("--only", action="append", default=[], metavar="FIELD=V1,V2",
+                     help="run a slice of the grid (dataset, fold or run; repeatable), e.g. --only fold=0 "
+                          "--only run=0,1: same keys and results directory as the whole experiment")
     run.set_defaults(func=run_command)
     sweep = subparsers.add_parser("sweep", help="Ray Tune + Optuna sweep over config fields (resumable)")
     _common(sweep)
@@ -40,9 +43,10 @@ def run_command(args: argparse.Namespace) -> int:
     from tabaug_ray.config import load_config
     from tabaug_ray.data.registry import resolve_data_dir
     from tabaug_ray.distributed.executor import Executor, check_address
-    from tabaug_ray.pipelines.base import RunContext
+    from tabaug_ray.pipelines.base import RunContext, Selection
 
     config = load_config(args.config)
+    selection = Selection.parse(config, args.only) if args.only else None
     data_dir = args.data_dir or config.experiment.data_dir
     if data_dir:
         data_dir = str(resolve_data_dir(data_dir).resolve())
@@ -51,7 +55,8 @@ def run_command(args: argparse.Namespace) -> int:
         ctx.data(entry.name)
     executor = Executor(ctx=ctx, out=args.out, config_text=Path(args.config).read_text(),
                         address=check_address(args.address or config.execution.address),
-                        max_cpus=args.max_cpus or config.execution.max_cpus, progress=not args.no_progress)
+                        max_cpus=args.max_cpus or config.execution.max_cpus, progress=not args.no_progress,
+                        pipeline=selection)
     summary = executor.run()
     print(f"{config.experiment.name}: {summary.planned} units planned, {summary.skipped} already done, "
           f"{summary.finished} finished, {len(summary.failed)} failed in {summary.seconds:.1f} s -> {args.out}")

@@ -191,3 +191,65 @@ class Timer:
 
 
 RunFn = Callable[[Unit, RunContext, Mapping[str, Any]], UnitResult]
+
+
+SELECT_KEYS = ("dataset", "fold", "run")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A slice of an experiment's grid (`tabaug run --only`): the same config, keys and results
+    directory, only the units of the chosen datasets / folds / runs. Later runs of other slices
+    (or of the whole config) add to the same results.
+
+    Args:
+        kind: the experiment kind whose pipeline is sliced.
+        only: allowed values per grid field ("dataset", "fold", "run"); a missing field allows all.
+    """
+
+    kind: str
+    only: Mapping[str, tuple] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, config: ExperimentConfig, items: list[str]) -> "Selection":
+        """From `--only FIELD=V1,V2` items, checked against the config's datasets, folds and runs."""
+        allowed = {"dataset": [d.name for d in config.datasets], "fold": list(range(config.experiment.folds)),
+                   "run": list(range(config.experiment.runs))}
+        only: dict[str, tuple] = {}
+        for item in items:
+            name, sep, values = item.partition("=")
+            name = name.strip()
+            if not sep or name not in SELECT_KEYS or not values.strip():
+                raise TabaugError(f"--only {item!r}: expected FIELD=V1,V2 with FIELD one of {', '.join(SELECT_KEYS)}")
+            picked = []
+            for raw in values.split(","):
+                value: Any = raw.strip()
+                if name != "dataset":
+                    try:
+                        value = int(value)
+                    except ValueError:
+                        raise TabaugError(f"--only {item!r}: {name} must be an integer, got {raw.strip()!r}") from None
+                if value not in allowed[name]:
+                    raise TabaugError(f"--only {item!r}: {name} {value!r} is not in the config "
+                                      f"(choices: {', '.join(map(str, allowed[name]))})")
+                picked.append(value)
+            only[name] = tuple(dict.fromkeys((*only.get(name, ()), *picked)))
+        return cls(kind=config.experiment.kind, only=only)
+
+    def keeps(self, unit: Unit) -> bool:
+        return all(getattr(unit, name) in values for name, values in self.only.items())
+
+    def plan(self, ctx: RunContext) -> list[Unit]:
+        units = pipeline_module(self.kind).plan(ctx)
+        kept = {u.key for u in units if self.keeps(u)}
+        by_key = {u.key: u for u in units}
+        stack = list(kept)
+        while stack:  # producers of kept units are kept too, whatever their place in the grid
+            for dep in by_key[stack.pop()].deps:
+                if dep not in kept:
+                    kept.add(dep)
+                    stack.append(dep)
+        return [u for u in units if u.key in kept]
+
+    def run(self, unit: Unit, ctx: RunContext, deps: Mapping[str, Any]) -> UnitResult:
+        return pipeline_module(self.kind).run(unit, ctx, deps)
