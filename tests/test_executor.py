@@ -128,12 +128,17 @@ def test_driver_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_path)
 
 
 def _kill_first_worker(prefix: str, killed: list[int], stop: threading.Event) -> None:
+    """SIGKILL the first worker of OUR Ray (a descendant of this process: the local Ray's raylet is
+    our child) whose command line starts with `prefix`; other Ray instances on the machine are spared."""
     while not stop.is_set():
-        for proc in psutil.process_iter(["pid", "cmdline"]):
-            cmd = " ".join(proc.info["cmdline"] or [])
+        for proc in psutil.Process().children(recursive=True):
+            try:
+                cmd = " ".join(proc.cmdline())
+            except psutil.Error:
+                continue
             if cmd.startswith(prefix):
                 proc.kill()
-                killed.append(proc.info["pid"])
+                killed.append(proc.pid)
                 return
         time.sleep(0.05)
 
