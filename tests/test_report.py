@@ -280,6 +280,26 @@ def test_wilcoxon_equals_scipy_and_holm_equals_statsmodels(ib_dir, ok_ib):
     assert not res.at["avg", "significant"] and res.at["avg", "ties"] == 30
 
 
+def test_pooled_wilcoxon_on_target_units_ranks_relative_differences(mlda_dir):
+    df = agg.load(mlda_dir)
+    res = wilcoxon_vs_baseline(df, "rmse", "none").set_index("method")
+    pairs = agg.paired_values(df, "rmse", "none")
+    noise = pairs[pairs["method"] == "noise (eta=0.05)"]
+    assert noise["dataset"].nunique() == 4
+    rel = (noise["value"] - noise["baseline_value"]) / noise["baseline_value"].abs()
+    expected = stats.wilcoxon(rel)
+    row = res.loc["noise (eta=0.05)"]
+    assert row["p_value"] == pytest.approx(expected.pvalue, rel=1e-12)
+    assert row["statistic"] == pytest.approx(expected.statistic)
+    assert row["mean_gain"] == pytest.approx(noise["rel_gain"].mean(), rel=1e-12)
+    assert row["note"] == "relative differences (4 datasets)"
+    # on one dataset the raw differences are tested, as before
+    one = wilcoxon_vs_baseline(df[df["dataset"] == "cpu"], "rmse", "none").set_index("method")
+    raw = noise[noise["dataset"] == "cpu"]
+    assert one.at["noise (eta=0.05)", "p_value"] == pytest.approx(
+        stats.wilcoxon(raw["value"], raw["baseline_value"]).pvalue, rel=1e-12)
+
+
 def test_wilcoxon_reports_too_few_pairs_instead_of_failing(tmp_path):
     rows = [r for r in inductive_bias_rows(datasets=("adult",), folds=1, runs=1, with_failed=False)]
     res = wilcoxon_vs_baseline(agg.load(write_parts(tmp_path, rows)), "js", "low_data")

@@ -34,6 +34,11 @@ WILCOXON_COLUMNS = (
 )
 
 
+# Metrics in the target's units: pooled over datasets, raw differences would be ranked by the
+# datasets' scales (a house-price dataset outweighs every other), so they are compared relatively.
+SCALE_DEPENDENT = frozenset({"rmse", "mae", "mse", "val_rmse"})
+
+
 def wilcoxon_vs_baseline(
     df: pd.DataFrame,
     metric: str,
@@ -45,6 +50,9 @@ def wilcoxon_vs_baseline(
     """Paired two-sided Wilcoxon signed-rank test of each method against the baseline, per model.
 
     Pairs are matched on (dataset, fold, run, model, pairing settings) — see `paired_values`.
+    For a metric in the target's units (`SCALE_DEPENDENT`) whose pairs span several datasets, the
+    test ranks the relative differences (method - baseline) / |baseline| and `mean_gain` /
+    `median_diff` are relative too (noted); otherwise raw differences.
     p-values are Holm-corrected over the methods of one (metric, model) family. Fewer than 2
     matched pairs gives "n/a (reason)"; all differences zero gives p = 1.0 with a note (scipy
     cannot rank all-zero differences: depending on the version it warns or raises).
@@ -68,20 +76,24 @@ def wilcoxon_vs_baseline(
         for method in _method_order(methods[methods["model"] == model]):
             p = sub[sub["method"] == method]
             diff = (p["value"] - p["baseline_value"]).to_numpy()
+            relative = metric in SCALE_DEPENDENT and p["dataset"].nunique() > 1
+            if relative:
+                diff = diff / np.abs(p["baseline_value"].to_numpy())
             row = dict(
                 metric=metric, model=model, method=method, baseline=baseline, n_pairs=len(p),
-                mean_gain=float(p["gain"].mean()) if len(p) else np.nan,
+                mean_gain=float(p["rel_gain" if relative else "gain"].mean()) if len(p) else np.nan,
                 median_diff=float(np.median(diff)) if len(p) else np.nan,
                 wins=int((p["gain"] > 0).sum()), ties=int((p["gain"] == 0).sum()),
                 losses=int((p["gain"] < 0).sum()), statistic=np.nan, p_value=np.nan, p_holm=np.nan,
-                significant=False, note="",
+                significant=False,
+                note=f"relative differences ({p['dataset'].nunique()} datasets)" if relative else "",
             )
             if len(p) < 2:
                 row["note"] = f"n/a (fewer than 2 matched pairs: n={len(p)})"
             elif np.all(diff == 0):
                 row.update(p_value=1.0, note="all differences zero: p = 1.0")
             else:
-                res = wilcoxon(p["value"].to_numpy(), p["baseline_value"].to_numpy())
+                res = wilcoxon(diff)
                 row.update(statistic=float(res.statistic), p_value=float(res.pvalue))
             family.append(row)
         tested = [r for r in family if np.isfinite(r["p_value"])]
