@@ -23,6 +23,7 @@ from tabaug_ray.cli import main
 from tabaug_ray.distributed.store import ResultStore
 from tabaug_ray.errors import TabaugError
 from tabaug_ray.report import aggregate as agg
+from tabaug_ray.report import render
 from tabaug_ray.report.build import build_report
 from tabaug_ray.report.render import format_gain, format_mean_std, render_latex, render_markdown
 from tabaug_ray.report.stats import friedman_nemenyi, wilcoxon_vs_baseline
@@ -278,6 +279,22 @@ def test_wilcoxon_equals_scipy_and_holm_equals_statsmodels(ib_dir, ok_ib):
     assert res.at["pretrain", "p_holm"] < 0.05 and res.at["pretrain", "significant"]
     assert res.at["pretrain", "wins"] == 30 and res.at["pretrain", "mean_gain"] > 0
     assert not res.at["avg", "significant"] and res.at["avg", "ties"] == 30
+
+
+def test_average_gain_of_target_unit_metrics_is_relative_only(mlda_dir, mlda_report):
+    gains = agg.gains_table(agg.load(mlda_dir), ["rmse"], "none")
+    gains = gains[(gains["train_size"] == 500) & (gains["method"] == "noise (eta=0.05)")]
+    avg = gains[gains["dataset"] == "Average"].set_index("metric")
+    per_ds = gains[gains["dataset"] != "Average"]
+    assert avg.at["rmse", "rel_gain"] == pytest.approx(per_ds.loc[per_ds["metric"] == "rmse", "rel_gain"].mean())
+    assert np.isnan(avg.at["rmse", "abs_gain"])  # (js keeps its absolute mean: test_gains_are_direction_adjusted_...)
+    # rendered: "– (+x.x%)", bold when the mean relative gain is positive
+    (table,) = [t for t in render.gains_tables(mlda_report)]
+    row = (table.frame["dataset"] == "Average") & (table.frame.iloc[:, 1] == "500")
+    cell = table.frame.loc[row, "noise (eta=0.05) rmse"].item()
+    assert cell == f"– ({100 * avg.at['rmse', 'rel_gain']:+.1f}%)"
+    bold = table.bold.loc[row, "noise (eta=0.05) rmse"].item()
+    assert bold == bool(avg.at["rmse", "rel_gain"] > 0)
 
 
 def test_pooled_wilcoxon_on_target_units_ranks_relative_differences(mlda_dir):

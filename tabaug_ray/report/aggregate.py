@@ -397,6 +397,12 @@ def method_table(df: pd.DataFrame, metric: str, baseline: str) -> pd.DataFrame:
     return add_method_labels(data, roles.method)[["model", "scenario", "method"]].drop_duplicates()
 
 
+# Metrics in the target's units: over several datasets their raw differences are ranked / averaged
+# by the datasets' scales (a house-price dataset outweighs every other), so pooled comparisons of
+# them are relative.
+SCALE_DEPENDENT = frozenset({"rmse", "mae", "mse", "val_rmse"})
+
+
 def gains_table(
     df: pd.DataFrame,
     metrics: Sequence[str],
@@ -408,7 +414,8 @@ def gains_table(
 
     abs_gain = baseline_mean - mean for lower-better metrics (mean - baseline_mean otherwise), so a
     positive gain is an improvement; rel_gain = abs_gain / |baseline_mean|. Rows with dataset
-    "Average" hold the mean of the gains over datasets (as in the paper's Table 2).
+    "Average" hold the mean of the gains over datasets (as in the paper's Table 2); for metrics in
+    the target's units (`SCALE_DEPENDENT`) only the mean relative gain (absolute values: NaN).
 
     Args:
         df: the long results table.
@@ -441,6 +448,8 @@ def gains_table(
         avg_keys = [*roles.pair, "model", "metric", "scenario", "method"]
         avg = out.groupby(avg_keys, dropna=False, sort=False)[["baseline_mean", "mean", "abs_gain", "rel_gain"]]
         avg = avg.mean().reset_index().assign(dataset="Average")[cols]
+        scaled = avg["metric"].isin(SCALE_DEPENDENT)
+        avg.loc[scaled, ["baseline_mean", "mean", "abs_gain"]] = np.nan
         out = pd.concat([sort_rows(out, roles.pair, ["method"]), sort_rows(avg, roles.pair, ["method"])],
                         ignore_index=True)
     else:

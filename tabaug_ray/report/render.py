@@ -171,11 +171,12 @@ def gains_tables(report: Report) -> list[Table]:
                     continue
                 frame[f"{method} {metric}"], bold[f"{method} {metric}"] = _column(
                     idx, rows, (method, metric),
-                    lambda rec: (format_gain(rec["abs_gain"], rec["rel_gain"]), bool(rec["abs_gain"] > 0)))
+                    lambda rec: (format_gain(rec["abs_gain"], rec["rel_gain"]), bool(
+                        rec["rel_gain"] > 0 if np.isfinite(rec["rel_gain"]) else rec["abs_gain"] > 0)))
         tables.append(Table(
             title=f"Gains against {report.baseline}: {model}", frame=frame, bold=bold,
             note="absolute gain (relative gain) of the mean against the baseline's mean; positive = better; "
-                 "bold = positive gain; 'Average' = mean over datasets",
+                 "bold = positive gain; 'Average' = mean over datasets (relative only for metrics in the target's units)",
         ))
     return tables
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from tabaug_ray.report.aggregate import (
     MODEL_ORDER,
+    SCALE_DEPENDENT,
     SCENARIO_ORDER,
     add_method_labels,
     collapse,
@@ -32,11 +33,6 @@ WILCOXON_COLUMNS = (
     "metric", "model", "method", "baseline", "n_pairs", "mean_gain", "median_diff", "wins", "ties",
     "losses", "statistic", "p_value", "p_holm", "significant", "note",
 )
-
-
-# Metrics in the target's units: pooled over datasets, raw differences would be ranked by the
-# datasets' scales (a house-price dataset outweighs every other), so they are compared relatively.
-SCALE_DEPENDENT = frozenset({"rmse", "mae", "mse", "val_rmse"})
 
 
 def wilcoxon_vs_baseline(
