@@ -527,3 +527,33 @@ def test_methods_without_matched_pairs_are_listed_as_na(tmp_path):
     res = wilcoxon_vs_baseline(agg.load(write_parts(tmp_path, rows)), "js", "low_data").set_index("method")
     assert res.at["big_data", "n_pairs"] == 0 and res.at["big_data", "note"].startswith("n/a")
     assert res.at["pretrain", "n_pairs"] == 3 * 2  # only fold 0 keeps the baseline's M, L
+
+
+def test_validation_selected_method_picks_the_lowest_val_rmse_among_settings_and_baseline(tmp_path):
+    rng = np.random.default_rng(3)
+    rows, expected = [], {}
+    for dataset in ("a", "b"):
+        for fold in range(3):
+            candidates = [("none", None), ("mlda", 0.01), ("mlda", 0.1)]
+            vals = rng.permutation(3) + 1.0  # distinct validation scores: the winner is known
+            for (scenario, eta), val in zip(candidates, vals):
+                key = f"{dataset}-{fold}-{scenario}-{eta}"
+                common = dict(BASE, experiment="m", dataset=dataset, fold=fold, run=0, scenario=scenario, model="mlp",
+                              unit_key=key, seed=fold, seconds=1.0, train_size=100, eta=eta,
+                              teacher=None if scenario == "none" else "lightgbm")
+                rows.append({**common, "metric": "val_rmse", "value": val})
+                rows.append({**common, "metric": "rmse", "value": 10.0 * val + fold})
+            best = int(np.argmin(vals))
+            expected[(dataset, fold)] = (10.0 * vals[best] + fold, candidates[best])
+    out = write_parts(tmp_path, rows)
+    chosen = agg.validation_selected(agg.load(out), "mlda", "none")
+    rmse = chosen[chosen["metric"] == "rmse"].set_index(["dataset", "fold"])
+    for (dataset, fold), (value, (scenario, eta)) in expected.items():
+        assert rmse.at[(dataset, fold), "value"] == value
+        assert rmse.at[(dataset, fold), "selected"] == (scenario if eta is None else f"{scenario} eta={eta}")
+    assert set(chosen["scenario"]) == {"mlda_val"} and chosen["eta"].isna().all()
+    report = build_report(out, select_on_val=["mlda"], with_plots=False)
+    assert any(n.startswith("mlda_val: per group the setting of mlda or none") for n in report.notes)
+    assert "mlda_val" in set(report.wilcoxon["method"])
+    with pytest.raises(TabaugError, match="no scenario 'cmixup'"):
+        agg.validation_selected(agg.load(out), "cmixup", "none")

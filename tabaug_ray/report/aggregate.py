@@ -455,3 +455,50 @@ def gains_table(
     else:
         out = sort_rows(out, roles.pair, ["method"])
     return out
+
+
+def validation_selected(df: pd.DataFrame, scenario: str, baseline: str, *, by: str = "val_rmse") -> pd.DataFrame:
+    """Rows of a derived method `<scenario>_val`: per dataset x fold x run x model x training size
+    (x teacher), the unit among `scenario`'s settings (eta, volume, ...) AND the baseline with the
+    lowest `by` (a validation metric on real held-out training rows, never the test rows): what a
+    practitioner would deploy, augmentation only where validation says it helps.
+
+    Returns the chosen units' rows (every metric) with scenario `<scenario>_val`, its settings
+    blanked (one method) and `selected` = the chosen unit's scenario and settings, for appending.
+
+    Args:
+        df: the long results table.
+        scenario: the scenario whose settings are selected among (e.g. "mlda").
+        baseline: the no-augmentation scenario that competes (e.g. "none").
+        by: the lower-is-better validation metric.
+    """
+    ok = ok_rows(df)
+    if by not in set(ok["metric"]):
+        raise TabaugError(f"--select-on-val {scenario}: the results have no {by!r} metric to select on")
+    if scenario not in set(ok["scenario"]):
+        raise TabaugError(f"--select-on-val {scenario}: no scenario {scenario!r} in the results")
+    group = [c for c in ("experiment", *UNIT_COLUMNS, "model", "train_size") if c in ok.columns]
+    cand = ok[ok["scenario"] == scenario]
+    base = ok[ok["scenario"] == baseline]
+    frames = []
+    teachers = cand["teacher"].dropna().unique().tolist() if "teacher" in cand.columns else []
+    for teacher in teachers or [None]:
+        mine = cand if teacher is None else cand[cand["teacher"] == teacher]
+        pool = pd.concat([mine, base], ignore_index=True)
+        scores = pool[pool["metric"] == by].groupby([*group, "unit_key"], dropna=False)["value"].mean().reset_index()
+        best = scores.loc[scores.groupby(group, dropna=False)["value"].idxmin(), "unit_key"]
+        rows = pool[pool["unit_key"].isin(set(best))].copy()
+        label = rows["scenario"].astype(str)
+        for c in ("eta", "volume"):
+            if c in rows.columns:
+                label = label + rows[c].map(lambda v, c=c: "" if pd.isna(v) else f" {c}={format_setting(v)}")
+        rows["selected"] = label
+        rows["scenario"] = f"{scenario}_val"
+        for c in ("eta", "volume"):
+            if c in rows.columns:
+                rows[c] = np.nan
+        if teacher is not None:
+            rows["teacher"] = teacher
+        rows["unit_key"] = rows["unit_key"].astype(str) + f"|{scenario}_val|{teacher}"
+        frames.append(rows)
+    return pd.concat(frames, ignore_index=True)

@@ -61,6 +61,7 @@ def build_report(
     alpha: float = 0.05,
     with_plots: bool = True,
     experiment: str | None = None,
+    select_on_val: Sequence[str] = (),
 ) -> Report:
     """Load `OUT/results` and compute the report's tables, tests and (optionally) plots.
 
@@ -73,6 +74,8 @@ def build_report(
         alpha: significance level (Holm, Nemenyi critical difference).
         with_plots: draw the PNG figures.
         experiment: keep only this experiment's rows (when a directory holds several).
+        select_on_val: scenarios to add a validation-selected method for (`<scenario>_val`, see
+            `aggregate.validation_selected`), e.g. ["mlda"].
     """
     out_dir = Path(out_dir)
     df = agg.load(out_dir)
@@ -94,6 +97,17 @@ def build_report(
         agg.check_choice(df, "scenario", baseline, "--baseline")
     else:
         baseline = agg.default_baseline(df)
+    selected_notes = []
+    for scenario in dict.fromkeys(select_on_val):
+        if baseline is None:
+            raise TabaugError(f"--select-on-val {scenario}: needs a baseline scenario (--baseline)")
+        chosen = agg.validation_selected(df, scenario, baseline)
+        share = chosen.drop_duplicates("unit_key")["selected"].value_counts(normalize=True)
+        selected_notes.append(f"{scenario}_val: per group the setting of {scenario} or {baseline} with the lowest "
+                              "val_rmse (real held-out training rows); chosen: "
+                              + ", ".join(f"{k} {100 * v:.0f}%" for k, v in share.items()))
+        df = pd.concat([df, chosen], ignore_index=True)
+    ok = agg.ok_rows(df)
     all_metrics = agg.available(df, "metric")
     roles = agg.setting_roles(ok, baseline)
     report = Report(
@@ -102,6 +116,7 @@ def build_report(
         summary=agg.summary_table(df, directions=directions, baseline=baseline), settings=list(roles.shown),
         pair_settings=list(roles.pair), failed=_failures(df, out_dir), alpha=alpha, n_rows=len(df),
     )
+    report.notes += selected_notes
     unknown = [m for m in all_metrics if m not in agg.METRIC_DIRECTION and m not in directions
                and not agg.is_time_metric(m)]
     if unknown:

@@ -33,6 +33,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--experiment", default=None, metavar="NAME",
                         help="report only this experiment (when OUT holds several)")
     parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    parser.add_argument("--select-on-val", action="append", default=[], metavar="SCENARIO",
+                        help="add SCENARIO_val: per group the setting of SCENARIO (eta, volume) or the baseline "
+                             "with the lowest val_rmse, e.g. --select-on-val mlda (repeatable)")
     parser.set_defaults(func=run)
     return parser
 
@@ -58,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     with_plots = fmt == "html" or (fmt == "md" and out_file is not None)
     report = build_report(
         args.out, metrics=args.metric, baseline=args.baseline, directions=parse_directions(args.direction),
-        alpha=args.alpha, with_plots=with_plots, experiment=args.experiment,
+        alpha=args.alpha, with_plots=with_plots, experiment=args.experiment, select_on_val=args.select_on_val,
     )
     if out_file is None:
         sys.stdout.write(RENDERERS[fmt](report))
