@@ -71,6 +71,15 @@ def test_sweep_writes_trials_and_best_and_resumes(sweep_file, tmp_path, capsys):
     value, _ = trial_objective(apply_overrides(base, best["best_params"]), metric="val_nrmse",
                                where={"scenario": "mlda"}, data_dir=None, cpus=1)
     assert value == pytest.approx(best["best_value"], rel=1e-6)
+    # every trial's rows are in OUT/results, so `tabaug report OUT` shows the trials and the sweep
+    from tabaug_ray.report.build import build_report
+
+    parts = {p.name.split("-")[0] for p in (out / "results").glob("*.parquet")}
+    assert parts == set(trials["trial_id"])
+    report = build_report(out, with_plots=False)
+    assert report.sweep_best["best_value"] == best["best_value"] and len(report.sweep_trials) == 3
+    rows = report.summary[(report.summary["metric"] == "val_nrmse") & (report.summary["scenario"] == "mlda")]
+    assert len(rows) == trials[["mlda.etas", "mlda.volumes"]].drop_duplicates().shape[0]  # one row per trial setting
     # resuming a finished sweep adds no trials and keeps the same best
     assert main(["sweep", str(sweep_file), "--out", str(out)]) == 0
     assert len(pd.read_csv(out / "sweep" / "trials.csv")) == 3

@@ -153,9 +153,17 @@ def run_sweep(path: str | Path, *, out: str | Path, data_dir: str | None = None,
     init_ray(address=address, max_cpus=max_cpus)
     metric, where, cpus = sweep.metric, dict(sweep.where), sweep.cpus_per_trial
 
+    (out / "config.toml").write_text(base_path.read_text())  # the trials' base config, for `tabaug report`
+
     def trainable(params: dict[str, Any]) -> None:
+        from tabaug_ray.distributed.store import ResultStore
+
         config = apply_overrides(base, params)
-        value, _ = trial_objective(config, metric=metric, where=where, data_dir=data_dir, cpus=cpus)
+        value, records = trial_objective(config, metric=metric, where=where, data_dir=data_dir, cpus=cpus)
+        # every trial's rows in OUT/results (one part per trial and unit): `tabaug report OUT` compares them
+        store, trial = ResultStore(out=out), tune.get_context().get_trial_id()
+        for key in dict.fromkeys(r["unit_key"] for r in records):
+            store.write(f"{trial}-{key}", [{**r, "unit_key": f"{trial}-{key}"} for r in records if r["unit_key"] == key])
         tune.report({"objective": value})
 
     resources = tune.with_resources(trainable, {"cpu": cpus})
