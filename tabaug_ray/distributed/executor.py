@@ -318,8 +318,8 @@ class _Schedule:
         self.in_flight[records_ref] = (unit, value_ref, used)
         self.summary.max_in_flight = max(self.summary.max_in_flight, len(self.in_flight))
 
-    def finish(self, ref: Any) -> bool:
-        """Record a finished task; returns whether what can be scheduled changed."""
+    def finish(self, ref: Any) -> None:
+        """Record a finished task (the loop then lets waiting units go)."""
         import ray
 
         unit, value_ref, used = self.in_flight.pop(ref)
@@ -331,19 +331,17 @@ class _Schedule:
                 self.store.write(unit.key, records)
             self.store.clear_failure(unit.key)
         except Exception as exc:  # noqa: BLE001 - a unit's error must not stop the others
-            if self.retry_after_host_death(unit, used, exc):
-                return True
-            self.pending_hosts.discard(unit.key)
-            self.fail(unit, _failure(unit, exc))
-            return True
+            if not self.retry_after_host_death(unit, used, exc):
+                self.pending_hosts.discard(unit.key)
+                self.fail(unit, _failure(unit, exc))
+            return
         self.summary.finished += 1
         self.bar.update(1)
-        producer = unit.key in self.pending_hosts
-        if producer:
+        if unit.key in self.pending_hosts:
             self.pending_hosts.discard(unit.key)
             if self.consumers_left[unit.key] > 0:
                 self.start_host(unit.key, value_ref)
-        return self.consumed(unit) or producer
+        self.consumed(unit)
 
     def fail(self, unit: Unit, failure: dict) -> None:
         self.summary.failed.append(failure)
@@ -358,15 +356,12 @@ class _Schedule:
         self.fail(unit, _failure_record(unit, f"dependency failed: {self.by_key[dep].label}: {cause['error']}",
                                         cause["traceback"]))
 
-    def consumed(self, unit: Unit) -> bool:
-        """`unit` is over: kill the hosts it was the last consumer of; returns whether it killed one."""
-        killed = False
+    def consumed(self, unit: Unit) -> None:
+        """`unit` is over: kill the hosts it was the last consumer of."""
         for dep in unit.deps:
             self.consumers_left[dep] -= 1
             if self.consumers_left[dep] <= 0 and dep in self.hosts:
                 self.stop_host(dep)
-                killed = True
-        return killed
 
     def retry_after_host_death(self, unit: Unit, used: tuple[tuple[str, int], ...], exc: BaseException) -> bool:
         """If `unit` failed because a host it used died: recreate the host from its artifact (once per
