@@ -42,6 +42,16 @@ class DatasetEntry(Section):
     schema_: dict[str, Literal["gaussian", "bernoulli", "categorical"]] = Field(default_factory=dict, alias="schema")
     latent_dim: int | None = Field(None, ge=1)  # VAE latent size for this dataset (reference: King 15, News 20)
     drop: tuple[str, ...] = ()  # columns to leave out (e.g. Adult's education-num, a copy of education)
+    # numeric column -> increasing cut points: the column becomes the categorical interval index
+    # ("<= t1", "(t1, t2]", ..., "> tk"), e.g. the reference code's binning of Adult's spiky columns
+    cuts: dict[str, tuple[float, ...]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _cuts_increase(self) -> "DatasetEntry":
+        for column, points in self.cuts.items():
+            if not points or any(b <= a for a, b in zip(points, points[1:])):
+                raise ValueError(f"cuts.{column}: needs strictly increasing cut points, got {list(points)}")
+        return self
 
     @model_validator(mode="after")
     def _file_needs_target(self) -> "DatasetEntry":
@@ -197,6 +207,9 @@ class ExperimentConfig(Section):
     def _hashable(self) -> dict[str, Any]:
         data = self.to_dict()
         data["experiment"].pop("data_dir", None)  # where the data lives is not what it is
+        for entry in data["datasets"]:  # an option added later hashes like its absence when unused
+            if not entry.get("cuts"):
+                entry.pop("cuts", None)
         return data
 
     @property

@@ -193,3 +193,26 @@ def test_config_entry_can_drop_columns(data_dir):
         load_entry(DatasetEntry(name="adult", drop=("nope",)), str(data_dir))
     with pytest.raises(TabaugError, match="cannot drop \\['income'\\]"):
         load_entry(DatasetEntry(name="adult", drop=("income",)), str(data_dir))
+
+
+def test_config_entry_cuts_turn_numeric_columns_into_categorical_intervals(data_dir):
+    from pydantic import ValidationError
+
+    from tabaug_ray.config import DatasetEntry
+    from tabaug_ray.pipelines.base import load_entry
+
+    raw = load_entry(DatasetEntry(name="adult"), str(data_dir)).frame
+    entry = DatasetEntry(name="adult", cuts={"hours-per-week": (40, 45), "capital-gain": (0,)})
+    ds = load_entry(entry, str(data_dir))
+    hours = ds.frame["hours-per-week"]
+    assert set(hours) == {"<= 40", "(40, 45]", "> 45"} and "hours-per-week" in ds.categorical
+    assert (hours == "<= 40").sum() == (raw["hours-per-week"] <= 40).sum()
+    assert (hours == "> 45").sum() == (raw["hours-per-week"] > 45).sum()
+    assert (ds.frame["capital-gain"] == "> 0").sum() == (raw["capital-gain"] > 0).sum() > 0
+    assert ds.fingerprint != load_entry(DatasetEntry(name="adult"), str(data_dir)).fingerprint  # new unit keys
+    with pytest.raises(TabaugError, match="cuts.workclass: the column is not numeric"):
+        load_entry(DatasetEntry(name="adult", cuts={"workclass": (1,)}), str(data_dir))
+    with pytest.raises(TabaugError, match="cuts.income: unknown column or the target"):
+        load_entry(DatasetEntry(name="adult", cuts={"income": (1,)}), str(data_dir))
+    with pytest.raises(ValidationError, match="strictly increasing"):
+        DatasetEntry(name="adult", cuts={"age": (40, 30)})

@@ -8,6 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from tabaug_ray.config import load_config
+from tabaug_ray.distributed.artifacts import ArtifactStore
+from tabaug_ray.distributed.reuse import reuse_units
+from tabaug_ray.distributed.store import ResultStore
+from tabaug_ray.pipelines import mlda as mlda_pipeline
+from tabaug_ray.pipelines.base import RunContext
+
 REPO = Path(__file__).resolve().parents[1]
 
 TECHNIQUES = """
@@ -68,6 +75,11 @@ max_epochs = 60
 """
 
 
+def load_config_text(path: Path, text: str):
+    path.write_text(text)
+    return load_config(path)
+
+
 def run(config: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tabaug_ray", "run", str(config), "--out", str(out), "--no-progress",
                            *extra], capture_output=True, text=True)
@@ -115,7 +127,7 @@ def test_inductive_bias_techniques_start_from_the_shared_low_data_ensemble(tmp_p
     assert set(real.scenario) == {"low_data", "big_data"}
 
 
-def test_mlda_groups_share_rows_and_record_every_augmenter(tmp_path):
+def test_mlda_groups_share_rows_and_record_every_augmenter(tmp_path, data_dir):
     config = tmp_path / "mlda.toml"
     config.write_text(MLDA)
     proc = run(config, tmp_path / "out")
@@ -138,3 +150,28 @@ def test_mlda_groups_share_rows_and_record_every_augmenter(tmp_path):
     assert {"rmse", "mae", "r2", "val_rmse", "fit_seconds"} <= set(teacher.metric) and set(teacher.fold) == {0, 1}
     # every student of a fold saw the same seed (paired comparisons)
     assert students.groupby("fold").seed.nunique().eq(1).all()
+    # a bigger grid in a new directory reuses every unit with the same key: teachers, VAEs, students
+    bigger = tmp_path / "bigger.toml"
+    bigger.write_text(MLDA.replace('name = "mlda_all"', 'name = "mlda_more"').replace("[0.01, 0.1]", "[0.01, 0.05, 0.1]"))
+    bad = run(bigger, tmp_path / "more", "--reuse", str(tmp_path / "nowhere"))
+    assert bad.returncode == 2 and "--reuse" in bad.stderr and "nowhere" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1 and not (tmp_path / "more").exists()
+    proc = run(bigger, tmp_path / "more", "--reuse", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    # 2 folds x (teacher + VAE + 10 students); the 4 new ones: noise and mlda at eta 0.05
+    assert "24 units planned, 18 already done (18 copied from --reuse), 4 finished" in proc.stdout, proc.stdout
+    more = pd.read_parquet(tmp_path / "more" / "results")
+    assert set(more.experiment) == {"mlda_more"}
+    assert set(more.loc[more.metric == "rmse", "eta"].dropna()) == {0.01, 0.05, 0.1}
+    same = ["unit_key", "scenario", "model", "metric", "fold", "eta", "value"]
+    old = table[same].sort_values(same).reset_index(drop=True)
+    copied = more[more.unit_key.isin(set(table.unit_key))][same].sort_values(same).reset_index(drop=True)
+    pd.testing.assert_frame_equal(old, copied)  # the copied rows are the source's numbers
+    # a dataset entry that changes the layout but not the content (here a schema override) blocks reuse
+    changed = load_config_text(tmp_path / "changed.toml", MLDA.replace('name = "diabetes"',
+                                                                        'name = "diabetes"\nschema = { sex = "categorical" }'))
+    units = mlda_pipeline.plan(RunContext(config=changed, data_dir=str(data_dir)))
+    target = tmp_path / "changed"
+    kwargs = dict(store=ResultStore(out=target), artifacts=ArtifactStore(out=target), config=changed)
+    assert reuse_units(units, sources=[tmp_path / "out"], **kwargs) == 0
+    assert reuse_units(units, sources=[tmp_path / "out"], **{**kwargs, "config": load_config(config)}) == 18

@@ -21,6 +21,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--only", action="append", default=[], metavar="FIELD=V1,V2",
                      help="run a slice of the grid (dataset, fold or run; repeatable), e.g. --only fold=0 "
                           "--only run=0,1: same keys and results directory as the whole experiment")
+    run.add_argument("--reuse", action="append", default=[], metavar="DIR",
+                     help="copy in the units another run directory finished with the same keys (e.g. the "
+                          "teachers and MLP students of a run without the AutoGluon student) instead of "
+                          "re-running them (repeatable)")
     run.set_defaults(func=run_command)
     sweep = subparsers.add_parser("sweep", help="Ray Tune + Optuna sweep over config fields (resumable)")
     _common(sweep)
@@ -56,9 +60,10 @@ def run_command(args: argparse.Namespace) -> int:
     executor = Executor(ctx=ctx, out=args.out, config_text=Path(args.config).read_text(),
                         address=check_address(args.address or config.execution.address),
                         max_cpus=args.max_cpus or config.execution.max_cpus, progress=not args.no_progress,
-                        pipeline=selection)
+                        pipeline=selection, reuse=args.reuse)
     summary = executor.run()
-    print(f"{config.experiment.name}: {summary.planned} units planned, {summary.skipped} already done, "
+    reused = f" ({summary.reused} copied from --reuse)" if args.reuse else ""
+    print(f"{config.experiment.name}: {summary.planned} units planned, {summary.skipped} already done{reused}, "
           f"{summary.finished} finished, {len(summary.failed)} failed in {summary.seconds:.1f} s -> {args.out}")
     for failure in summary.failed:
         print(f"FAILED {failure['label']}: {failure['error']} (traceback in {args.out}/failed/{failure['unit_key']}.json)",

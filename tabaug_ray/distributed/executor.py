@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 from tabaug_ray.distributed.actors import RemoteValue, host_class, set_threads
 from tabaug_ray.distributed.artifacts import ArtifactStore
+from tabaug_ray.distributed.reuse import check_sources, reuse_units
 from tabaug_ray.distributed.store import ResultStore
 from tabaug_ray.errors import TabaugError
 from tabaug_ray.pipelines.base import RunContext, Unit, UnitResult, pipeline_module
@@ -22,7 +23,8 @@ __all__ = ["Executor", "RunSummary", "check_address", "execute_unit", "init_ray"
 
 @dataclass
 class RunSummary:
-    """What a run did: units planned, skipped (already done), finished and failed; the most host
+    """What a run did: units planned, skipped (already done, of which `reused` copied from other
+    run directories), finished and failed; the most host
     actors alive and tasks submitted at once, and each host's calls (producer key -> label, pid,
     calls, busy_seconds)."""
 
@@ -31,6 +33,7 @@ class RunSummary:
     finished: int = 0
     failed: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    reused: int = 0
     max_live_hosts: int = 0
     max_in_flight: int = 0
     host_calls: dict[str, dict] = field(default_factory=dict)
@@ -119,10 +122,12 @@ class Executor:
         max_cpus: cap on local CPUs.
         progress: show a progress bar on stderr.
         pipeline: the module (or object) with `plan` and `run`; default: the config's experiment kind.
+        reuse: other run directories whose finished units (same keys) are copied in, not re-run.
     """
 
     def __init__(self, *, ctx: RunContext, out: str | os.PathLike, config_text: str, address: str | None = None,
-                 max_cpus: int | None = None, progress: bool = True, pipeline: Any = None) -> None:
+                 max_cpus: int | None = None, progress: bool = True, pipeline: Any = None,
+                 reuse: Sequence[str | os.PathLike] = ()) -> None:
         self.ctx = ctx
         self.out = str(out)
         self.config_text = config_text
@@ -130,6 +135,7 @@ class Executor:
         self.max_cpus = max_cpus
         self.progress = progress
         self.pipeline = pipeline or pipeline_module(ctx.config.experiment.kind)
+        self.reuse = tuple(reuse)
 
     def plan(self) -> list[Unit]:
         units = self.pipeline.plan(self.ctx)
@@ -150,15 +156,19 @@ class Executor:
         start = time.perf_counter()
         config = self.ctx.config
         store, artifacts = ResultStore(out=self.out), ArtifactStore(out=self.out)
+        check_sources(self.reuse)
         store.save_config(self.config_text, config_hash=config.results_hash, resolved=config.to_dict())
         if config.execution.seed_tasks:
             from tabaug_ray.distributed.seeds import fit_per_seed
 
             self.ctx = replace(self.ctx, seed_runner=fit_per_seed)
         units = self.plan()
+        reused = reuse_units(units, sources=self.reuse, store=store, artifacts=artifacts,
+                             config=config) if self.reuse else 0
         done = store.done_keys()
         todo = self._needed(units, done, artifacts)
-        summary = RunSummary(planned=len(units), skipped=sum(1 for u in units if u.writes_results and u.key in done))
+        summary = RunSummary(planned=len(units), skipped=sum(1 for u in units if u.writes_results and u.key in done),
+                             reused=reused)
         if not todo:
             summary.seconds = time.perf_counter() - start
             return summary

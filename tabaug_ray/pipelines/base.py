@@ -111,7 +111,7 @@ class DataContext:
 
 
 def load_entry(entry: DatasetEntry, data_dir: str | None) -> Dataset:
-    """The dataset a config entry names, with its target / task / categorical / schema / drop settings."""
+    """The dataset a config entry names, with its target / task / categorical / schema / drop / cuts settings."""
     if entry.path is not None:
         ds = load_file(entry.path, target=entry.target, task=entry.task, categorical=entry.categorical,
                        name=entry.name, schema_overrides=entry.schema_)
@@ -125,7 +125,21 @@ def load_entry(entry: DatasetEntry, data_dir: str | None) -> Dataset:
     if entry.drop:
         ds = replace(ds, frame=ds.frame.drop(columns=list(entry.drop)),
                      categorical=tuple(c for c in ds.categorical if c not in entry.drop))
-    return ds
+    return apply_cuts(ds, entry) if entry.cuts else ds
+
+
+def apply_cuts(ds: Dataset, entry: DatasetEntry) -> Dataset:
+    """Replace each cut column by its interval label ("<= t1", "(t1, t2]", ..., "> tk"), categorical."""
+    frame = ds.frame.copy()
+    for column, points in entry.cuts.items():
+        if column not in frame.columns or column == ds.target:
+            raise TabaugError(f"dataset {entry.name!r}: cuts.{column}: unknown column or the target")
+        if not pd.api.types.is_numeric_dtype(frame[column]):
+            raise TabaugError(f"dataset {entry.name!r}: cuts.{column}: the column is not numeric")
+        labels = [f"<= {points[0]:g}", *(f"({a:g}, {b:g}]" for a, b in zip(points, points[1:])), f"> {points[-1]:g}"]
+        frame[column] = pd.cut(frame[column], bins=[-np.inf, *points, np.inf], labels=labels).astype(object)
+    categorical = tuple(ds.categorical) + tuple(c for c in entry.cuts if c not in ds.categorical)
+    return replace(ds, frame=frame, categorical=categorical)
 
 
 @lru_cache(maxsize=8)

@@ -1,0 +1,61 @@
+"""Reuse finished units of another run directory (`tabaug run --reuse DIR`).
+
+A unit key hashes everything the unit reads (seed, fold count, its config sections, the data's
+content, the code version, its own parameters and its producers' keys), so a unit with the same key
+in another directory did exactly the work this run would do, provided the dataset's entry (target,
+categorical columns, schema, drops, cuts) is the same in both configs (checked here: some entry
+settings change the data's layout but not its content). Its result rows are copied with this
+run's experiment name, its artifact (a fitted teacher, an ensemble) as it is; both are written
+atomically and nothing already in OUT is replaced.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from typing import Sequence
+
+import pyarrow.parquet as pq
+
+from tabaug_ray.config import DatasetEntry, ExperimentConfig
+from tabaug_ray.distributed.artifacts import ArtifactStore
+from tabaug_ray.distributed.store import SCHEMA, ResultStore
+from tabaug_ray.errors import TabaugError
+from tabaug_ray.pipelines.base import Unit
+
+
+def check_sources(sources: Sequence[str | os.PathLike]) -> None:
+    """Refuse a source that is not a `tabaug run` directory (before OUT is touched)."""
+    for source in sources:
+        if not ResultStore(out=source).storage.exists("config.json"):
+            raise TabaugError(f"--reuse {source}: not a run directory of `tabaug run` (no config.json)")
+
+
+def reuse_units(units: Sequence[Unit], *, sources: Sequence[str | os.PathLike], store: ResultStore,
+                artifacts: ArtifactStore, config: ExperimentConfig) -> int:
+    """Copy into `store` / `artifacts` the planned units that a source directory finished and
+    OUT lacks; returns how many result units were copied."""
+    check_sources(sources)
+    done = store.done_keys()
+    copied = 0
+    for source in sources:
+        src_store, src_artifacts = ResultStore(out=source), ArtifactStore(out=source)
+        src_done = src_store.done_keys()
+        src_config = json.loads(src_store.storage.read_bytes("config.json"))["config"]
+        src_entries = {d["name"]: DatasetEntry.model_validate(d) for d in src_config.get("datasets", [])}
+        same = {d.name for d in config.datasets if src_entries.get(d.name) == d}
+        for unit in (u for u in units if u.dataset in same):
+            if unit.keep_value and not artifacts.has(unit.key) and src_artifacts.has(unit.key):
+                artifacts.storage.write_bytes(src_artifacts.storage.read_bytes("artifacts", f"{unit.key}.pkl"),
+                                              "artifacts", f"{unit.key}.pkl")
+            if unit.writes_results and unit.key not in done and unit.key in src_done:
+                table = pq.read_table(io.BytesIO(src_store.storage.read_bytes("results", f"{unit.key}.parquet")),
+                                      schema=SCHEMA)
+                rows = table.to_pylist()
+                for row in rows:
+                    row["experiment"] = config.experiment.name
+                store.write(unit.key, rows)
+                done.add(unit.key)
+                copied += 1
+    return copied
