@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from tabaug_ray.config import load_config
 from tabaug_ray.distributed.artifacts import ArtifactStore
@@ -175,3 +176,23 @@ def test_mlda_groups_share_rows_and_record_every_augmenter(tmp_path, data_dir):
     kwargs = dict(store=ResultStore(out=target), artifacts=ArtifactStore(out=target), config=changed)
     assert reuse_units(units, sources=[tmp_path / "out"], **kwargs) == 0
     assert reuse_units(units, sources=[tmp_path / "out"], **{**kwargs, "config": load_config(config)}) == 18
+
+
+def test_only_scenario_keeps_the_chosen_scenarios_and_their_producers(tmp_path, data_dir):
+    from tabaug_ray.errors import TabaugError
+    from tabaug_ray.pipelines.base import Selection
+
+    config = load_config_text(tmp_path / "t.toml", TECHNIQUES)
+    ctx = RunContext(config=config, data_dir=str(data_dir))
+    every = Selection.parse(config, []).plan(ctx)
+    sliced = Selection.parse(config, ["scenario=avg,maml", "fold=1"]).plan(ctx)
+    picked = [(u.params["model"], u.params["scenario"]) for u in sliced]
+    # the Low-data ensemble the techniques start from comes along; Big data and the others do not
+    assert picked == [("vae_bgm", "low_data"), ("vae_bgm", "avg"), ("vae_bgm", "maml")]
+    assert {u.fold for u in sliced} == {1} and {u.key for u in sliced} < {u.key for u in every}
+    mlda = load_config_text(tmp_path / "m.toml", MLDA)
+    units = Selection.parse(mlda, ["scenario=mlda"]).plan(RunContext(config=mlda, data_dir=str(data_dir)))
+    assert {u.kind for u in units} == {"teacher", "student"}  # the teacher comes along, the VAE does not
+    assert {u.params["augmenter"] for u in units if u.kind == "student"} == {"mlda"}
+    with pytest.raises(TabaugError, match="scenario 'big' is not in the config"):
+        Selection.parse(config, ["scenario=big"])

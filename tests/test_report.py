@@ -557,3 +557,14 @@ def test_validation_selected_method_picks_the_lowest_val_rmse_among_settings_and
     assert "mlda_val" in set(report.wilcoxon["method"])
     with pytest.raises(TabaugError, match="no scenario 'cmixup'"):
         agg.validation_selected(agg.load(out), "cmixup", "none")
+
+
+def test_sweep_plot_draws_trials_in_creation_order_not_in_the_csv_order():
+    from tabaug_ray.report.plots import plot_sweep
+
+    trials = pd.DataFrame({"trial_id": list("abcd"), "trial": [3, 1, 4, 2], "lr": [0.1, 0.2, 0.3, 0.4],
+                           "js": [0.30, 0.35, 0.40, 0.50]})  # as trials.csv: sorted by the objective
+    fig = plot_sweep(trials, "js", "min")
+    points, best = fig.axes[0].lines[:2]
+    assert list(points.get_ydata()) == [0.35, 0.50, 0.30, 0.40]
+    assert list(best.get_ydata()) == [0.35, 0.35, 0.30, 0.30]

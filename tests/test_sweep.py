@@ -59,7 +59,7 @@ def test_sweep_writes_trials_and_best_and_resumes(sweep_file, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["sweep", str(sweep_file), "--out", str(out), "--max-cpus", "2"]) == 0
     trials = pd.read_csv(out / "sweep" / "trials.csv")
-    assert len(trials) == 3 and trials["val_nrmse"].notna().all()
+    assert len(trials) == 3 and trials["val_nrmse"].notna().all() and sorted(trials["trial"]) == [1, 2, 3]
     assert trials["mlda.etas"].between(0.01, 0.2).all() and set(trials["mlda.volumes"]) <= {100, 400}
     best = json.loads((out / "sweep" / "best.json").read_text())
     assert best["best_value"] == pytest.approx(trials["val_nrmse"].min())

@@ -12,6 +12,7 @@ import copy
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -134,6 +135,18 @@ def trial_objective(config: ExperimentConfig, *, metric: str, where: dict[str, A
     return float(sum(chosen) / len(chosen)), records
 
 
+def _creation_order(results: Any) -> dict[str, int]:
+    """trial_id -> the trial's number in creation order (Tune names a trial's folder
+    `<trainable>_<trial_id>_<number>_<params>`; the results come in another order)."""
+    order = {}
+    for result in results:
+        trial_id = result.metrics.get("trial_id", "")
+        match = re.search(rf"_{re.escape(trial_id)}_(\d+)", os.path.basename(result.path)) if trial_id else None
+        if match:
+            order[trial_id] = int(match.group(1))
+    return order
+
+
 def run_sweep(path: str | Path, *, out: str | Path, data_dir: str | None = None, address: str | None = None,
               max_cpus: int | None = None) -> dict[str, Any]:
     """Run (or resume) a sweep; returns the best trial's values and objective."""
@@ -183,6 +196,7 @@ def run_sweep(path: str | Path, *, out: str | Path, data_dir: str | None = None,
     frame = results.get_dataframe()
     config_cols = {c: c.removeprefix("config/") for c in frame.columns if c.startswith("config/")}
     trials = frame[["trial_id", *config_cols, "objective"]].rename(columns=config_cols)
+    trials.insert(1, "trial", trials["trial_id"].map(_creation_order(results)))
     trials = trials.sort_values("objective", ascending=sweep.mode == "min").rename(columns={"objective": metric})
     trials.to_csv(sweep_dir / "trials.csv", index=False)
     best = results.get_best_result(metric="objective", mode=sweep.mode)

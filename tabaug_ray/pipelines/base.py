@@ -207,7 +207,13 @@ class Timer:
 RunFn = Callable[[Unit, RunContext, Mapping[str, Any]], UnitResult]
 
 
-SELECT_KEYS = ("dataset", "fold", "run")
+SELECT_KEYS = ("dataset", "fold", "run", "scenario")
+
+
+def _field(unit: Unit, name: str) -> Any:
+    if name == "scenario":
+        return unit.params.get("scenario", unit.params.get("augmenter"))
+    return getattr(unit, name)
 
 
 @dataclass(frozen=True)
@@ -218,7 +224,9 @@ class Selection:
 
     Args:
         kind: the experiment kind whose pipeline is sliced.
-        only: allowed values per grid field ("dataset", "fold", "run"); a missing field allows all.
+        only: allowed values per grid field ("dataset", "fold", "run", "scenario": an inductive-bias
+            scenario or an MLDA augmenter); a missing field allows all. Producers of kept units are
+            kept whatever their field values.
     """
 
     kind: str
@@ -226,9 +234,11 @@ class Selection:
 
     @classmethod
     def parse(cls, config: ExperimentConfig, items: list[str]) -> "Selection":
-        """From `--only FIELD=V1,V2` items, checked against the config's datasets, folds and runs."""
+        """From `--only FIELD=V1,V2` items, checked against the config's datasets, folds, runs and
+        scenarios (augmenters)."""
+        scenarios = config.inductive_bias.scenarios if config.experiment.kind == "inductive_bias" else config.mlda.augmenters
         allowed = {"dataset": [d.name for d in config.datasets], "fold": list(range(config.experiment.folds)),
-                   "run": list(range(config.experiment.runs))}
+                   "run": list(range(config.experiment.runs)), "scenario": list(scenarios)}
         only: dict[str, tuple] = {}
         for item in items:
             name, sep, values = item.partition("=")
@@ -238,7 +248,7 @@ class Selection:
             picked = []
             for raw in values.split(","):
                 value: Any = raw.strip()
-                if name != "dataset":
+                if name in ("fold", "run"):
                     try:
                         value = int(value)
                     except ValueError:
@@ -251,7 +261,7 @@ class Selection:
         return cls(kind=config.experiment.kind, only=only)
 
     def keeps(self, unit: Unit) -> bool:
-        return all(getattr(unit, name) in values for name, values in self.only.items())
+        return all(_field(unit, name) in values for name, values in self.only.items())
 
     def plan(self, ctx: RunContext) -> list[Unit]:
         units = pipeline_module(self.kind).plan(ctx)

@@ -291,6 +291,8 @@ def plot_sweep(trials: pd.DataFrame, objective: str | None, mode: str):
               and trials[c].nunique(dropna=True) > 1][:6]
     fig = _figure(4.2 * min(3, 1 + len(params)), 3.4 * math.ceil((1 + len(params)) / 3) + 0.4)
     axes = _grid(fig, 1 + len(params), 3)
+    if "trial" in trials.columns:  # trials.csv is sorted by the objective; the running best needs creation order
+        trials = trials.sort_values("trial")
     y = trials[objective].astype(float)
     best = y.cummin() if mode == "min" else y.cummax()
     axes[0].plot(np.arange(len(y)), y, "o", ms=4, alpha=0.7, label="trial")
