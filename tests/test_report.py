@@ -568,3 +568,22 @@ def test_sweep_plot_draws_trials_in_creation_order_not_in_the_csv_order():
     points, best = fig.axes[0].lines[:2]
     assert list(points.get_ydata()) == [0.35, 0.50, 0.30, 0.40]
     assert list(best.get_ydata()) == [0.35, 0.35, 0.30, 0.30]
+
+
+def test_wilcoxon_tests_each_evaluation_preset_apart(tmp_path):
+    # reliable: pretrain always better; realistic (a different, noisier measurement): a copy of the
+    # baseline. Pooled, the 30 + 30 pairs would give one diluted test; per preset they are two families.
+    rows = []
+    for row in inductive_bias_rows(datasets=("adult",), folds=5, runs=6, with_failed=False):
+        if row["metric"] != "js":
+            continue
+        rows += [dict(row, preset="reliable"), dict(row, preset="realistic", m=100, l=100)]
+    low = {(r["fold"], r["run"]): r["value"] for r in rows if r["scenario"] == "low_data" and r["preset"] == "realistic"}
+    for r in rows:
+        if r["preset"] == "realistic" and r["scenario"] == "pretrain":
+            r["value"] = low[(r["fold"], r["run"])]
+    res = wilcoxon_vs_baseline(agg.load(write_parts(tmp_path, rows)), "js", "low_data")
+    pre = res[res["method"] == "pretrain"].set_index("preset")
+    assert set(pre.index) == {"reliable", "realistic"} and (pre["n_pairs"] == 30).all()
+    assert pre.at["reliable", "significant"] and pre.at["reliable", "wins"] == 30
+    assert pre.at["realistic", "p_value"] == 1.0 and pre.at["realistic", "ties"] == 30

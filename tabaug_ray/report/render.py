@@ -193,12 +193,14 @@ def wilcoxon_table(report: Report) -> Table | None:
         "p": w["p_value"].map(format_p), "p (Holm)": w["p_holm"].map(format_p),
         "significant": np.where(w["significant"], "yes", "no"), "note": w["note"],
     })
+    if w["preset"].notna().any():  # each evaluation preset is its own test family
+        frame.insert(2, "preset", w["preset"].fillna("").astype(str).to_numpy())
     bold = pd.DataFrame(False, index=frame.index, columns=frame.columns)
     bold["p (Holm)"] = w["significant"].to_numpy()
     return Table(
         title=f"Wilcoxon signed-rank tests against {report.baseline}", frame=frame, bold=bold,
         note=f"paired two-sided tests on matched (dataset, fold, run{''.join(', ' + c for c in report.pair_settings)}) "
-             f"units (scipy.stats.wilcoxon); Holm correction over the methods of each metric and model "
+             f"units (scipy.stats.wilcoxon); Holm correction over the methods of each metric, model and preset "
              f"(statsmodels), alpha = {report.alpha}; gain > 0 = better than the baseline",
     )
 

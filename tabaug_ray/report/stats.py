@@ -29,8 +29,10 @@ from tabaug_ray.report.aggregate import (
     setting_roles,
 )
 
+STRATA = ("preset",)  # settings that are different measurements: tested apart, never pooled
+
 WILCOXON_COLUMNS = (
-    "metric", "model", "method", "baseline", "n_pairs", "mean_gain", "median_diff", "wins", "ties",
+    "metric", "model", "preset", "method", "baseline", "n_pairs", "mean_gain", "median_diff", "wins", "ties",
     "losses", "statistic", "p_value", "p_holm", "significant", "note",
 )
 
@@ -49,8 +51,9 @@ def wilcoxon_vs_baseline(
     For a metric in the target's units (`SCALE_DEPENDENT`) whose pairs span several datasets, the
     test ranks the relative differences (method - baseline) / |baseline| and `mean_gain` /
     `median_diff` are relative too (noted); otherwise raw differences.
-    p-values are Holm-corrected over the methods of one (metric, model) family. Fewer than 2
-    matched pairs gives "n/a (reason)"; all differences zero gives p = 1.0 with a note (scipy
+    Evaluation presets (`STRATA`) are different measurements (M = L = 100 vs 7,500 / 1,000): each
+    is tested on its own, never pooled. p-values are Holm-corrected over the methods of one
+    (metric, model, preset) family. Fewer than 2 matched pairs gives "n/a (reason)"; all differences zero gives p = 1.0 with a note (scipy
     cannot rank all-zero differences: depending on the version it warns or raises).
 
     Args:
@@ -60,45 +63,62 @@ def wilcoxon_vs_baseline(
         directions: overrides of METRIC_DIRECTION (sets the sign of mean_gain / wins).
         alpha: family-wise significance level for Holm.
     """
+    pairs = paired_values(df, metric, baseline, directions=directions)
+    methods = method_table(df, metric, baseline)
+    strata = [c for c in STRATA if c in pairs.columns and pairs[c].nunique(dropna=True) > 1]
+    rows = []
+    for model in ordered(methods["model"].unique(), MODEL_ORDER):
+        for stratum, sub in _strata(pairs[pairs["model"] == model], strata):
+            rows += _family(sub, metric, model, stratum, baseline,
+                            _method_order(methods[methods["model"] == model]), alpha)
+    return pd.DataFrame(rows, columns=list(WILCOXON_COLUMNS))
+
+
+def _strata(pairs: pd.DataFrame, strata: list[str]):
+    """(preset or None, pairs) per evaluation preset, or one group when there is one preset."""
+    if not strata:
+        yield None, pairs
+        return
+    for value, part in pairs.groupby(strata[0], sort=True):
+        yield value, part
+
+
+def _family(sub: pd.DataFrame, metric: str, model: str, preset: str | None, baseline: str,
+            method_order: list[str], alpha: float) -> list[dict]:
+    """One Holm family: every method against the baseline on the pairs of one model and preset."""
     from scipy.stats import wilcoxon
     from statsmodels.stats.multitest import multipletests
 
-    pairs = paired_values(df, metric, baseline, directions=directions)
-    methods = method_table(df, metric, baseline)
-    rows = []
-    for model in ordered(methods["model"].unique(), MODEL_ORDER):
-        sub = pairs[pairs["model"] == model]
-        family = []
-        for method in _method_order(methods[methods["model"] == model]):
-            p = sub[sub["method"] == method]
-            diff = (p["value"] - p["baseline_value"]).to_numpy()
-            relative = metric in SCALE_DEPENDENT and p["dataset"].nunique() > 1
-            if relative:
-                diff = diff / np.abs(p["baseline_value"].to_numpy())
-            row = dict(
-                metric=metric, model=model, method=method, baseline=baseline, n_pairs=len(p),
-                mean_gain=float(p["rel_gain" if relative else "gain"].mean()) if len(p) else np.nan,
-                median_diff=float(np.median(diff)) if len(p) else np.nan,
-                wins=int((p["gain"] > 0).sum()), ties=int((p["gain"] == 0).sum()),
-                losses=int((p["gain"] < 0).sum()), statistic=np.nan, p_value=np.nan, p_holm=np.nan,
-                significant=False,
-                note=f"relative differences ({p['dataset'].nunique()} datasets)" if relative else "",
-            )
-            if len(p) < 2:
-                row["note"] = f"n/a (fewer than 2 matched pairs: n={len(p)})"
-            elif np.all(diff == 0):
-                row.update(p_value=1.0, note="all differences zero: p = 1.0")
-            else:
-                res = wilcoxon(diff)
-                row.update(statistic=float(res.statistic), p_value=float(res.pvalue))
-            family.append(row)
-        tested = [r for r in family if np.isfinite(r["p_value"])]
-        if tested:
-            reject, p_holm, _, _ = multipletests([r["p_value"] for r in tested], alpha=alpha, method="holm")
-            for r, rej, ph in zip(tested, reject, p_holm):
-                r.update(p_holm=float(ph), significant=bool(rej))
-        rows += family
-    return pd.DataFrame(rows, columns=list(WILCOXON_COLUMNS))
+    family = []
+    for method in method_order:
+        p = sub[sub["method"] == method]
+        diff = (p["value"] - p["baseline_value"]).to_numpy()
+        relative = metric in SCALE_DEPENDENT and p["dataset"].nunique() > 1
+        if relative:
+            diff = diff / np.abs(p["baseline_value"].to_numpy())
+        row = dict(
+            metric=metric, model=model, preset=preset, method=method, baseline=baseline, n_pairs=len(p),
+            mean_gain=float(p["rel_gain" if relative else "gain"].mean()) if len(p) else np.nan,
+            median_diff=float(np.median(diff)) if len(p) else np.nan,
+            wins=int((p["gain"] > 0).sum()), ties=int((p["gain"] == 0).sum()),
+            losses=int((p["gain"] < 0).sum()), statistic=np.nan, p_value=np.nan, p_holm=np.nan,
+            significant=False,
+            note=f"relative differences ({p['dataset'].nunique()} datasets)" if relative else "",
+        )
+        if len(p) < 2:
+            row["note"] = f"n/a (fewer than 2 matched pairs: n={len(p)})"
+        elif np.all(diff == 0):
+            row.update(p_value=1.0, note="all differences zero: p = 1.0")
+        else:
+            res = wilcoxon(diff)
+            row.update(statistic=float(res.statistic), p_value=float(res.pvalue))
+        family.append(row)
+    tested = [r for r in family if np.isfinite(r["p_value"])]
+    if tested:
+        reject, p_holm, _, _ = multipletests([r["p_value"] for r in tested], alpha=alpha, method="holm")
+        for r, rej, ph in zip(tested, reject, p_holm):
+            r.update(p_holm=float(ph), significant=bool(rej))
+    return family
 
 
 def _method_order(rows: pd.DataFrame) -> list[str]:
