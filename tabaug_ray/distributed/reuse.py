@@ -11,16 +11,13 @@ atomically and nothing already in OUT is replaced.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from typing import Sequence
 
-import pyarrow.parquet as pq
-
 from tabaug_ray.config import DatasetEntry, ExperimentConfig
 from tabaug_ray.distributed.artifacts import ArtifactStore
-from tabaug_ray.distributed.store import SCHEMA, ResultStore
+from tabaug_ray.distributed.store import ResultStore
 from tabaug_ray.errors import TabaugError
 from tabaug_ray.pipelines.base import Unit
 
@@ -34,9 +31,8 @@ def check_sources(sources: Sequence[str | os.PathLike]) -> None:
 
 def reuse_units(units: Sequence[Unit], *, sources: Sequence[str | os.PathLike], store: ResultStore,
                 artifacts: ArtifactStore, config: ExperimentConfig) -> int:
-    """Copy into `store` / `artifacts` the planned units that a source directory finished and
-    OUT lacks; returns how many result units were copied."""
-    check_sources(sources)
+    """Copy into `store` / `artifacts` the planned units that a source directory (checked by
+    `check_sources`) finished and OUT lacks; returns how many result units were copied."""
     done = store.done_keys()
     copied = 0
     for source in sources:
@@ -50,12 +46,8 @@ def reuse_units(units: Sequence[Unit], *, sources: Sequence[str | os.PathLike], 
                 artifacts.storage.write_bytes(src_artifacts.storage.read_bytes("artifacts", f"{unit.key}.pkl"),
                                               "artifacts", f"{unit.key}.pkl")
             if unit.writes_results and unit.key not in done and unit.key in src_done:
-                table = pq.read_table(io.BytesIO(src_store.storage.read_bytes("results", f"{unit.key}.parquet")),
-                                      schema=SCHEMA)
-                rows = table.to_pylist()
-                for row in rows:
-                    row["experiment"] = config.experiment.name
-                store.write(unit.key, rows)
+                store.write(unit.key, [dict(row, experiment=config.experiment.name)
+                                       for row in src_store.read_part(unit.key)])
                 done.add(unit.key)
                 copied += 1
     return copied

@@ -72,9 +72,14 @@ class ResultStore:
         names = self.storage.list("results", ".parquet")
         if not names:
             return SCHEMA.empty_table().to_pandas()
-        tables = [pq.read_table(self.storage.path("results", n), schema=SCHEMA, filesystem=self.storage.fs)
-                  for n in names]
-        return pa.concat_tables(tables).to_pandas()
+        return pa.concat_tables([self._part(n) for n in names]).to_pandas()
+
+    def read_part(self, unit_key: str) -> list[dict]:
+        """One finished unit's rows."""
+        return self._part(f"{unit_key}.parquet").to_pylist()
+
+    def _part(self, name: str) -> pa.Table:
+        return pq.read_table(self.storage.path("results", name), schema=SCHEMA, filesystem=self.storage.fs)
 
     def save_config(self, text: str, *, config_hash: str, resolved: Mapping[str, Any]) -> None:
         """Keep the exact config; refuse to mix results of a different config in one OUT."""

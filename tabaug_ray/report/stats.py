@@ -29,7 +29,7 @@ from tabaug_ray.report.aggregate import (
     setting_roles,
 )
 
-STRATA = ("preset",)  # settings that are different measurements: tested apart, never pooled
+STRATUM = "preset"  # evaluation presets are different measurements: tested apart, never pooled
 
 WILCOXON_COLUMNS = (
     "metric", "model", "preset", "method", "baseline", "n_pairs", "mean_gain", "median_diff", "wins", "ties",
@@ -51,7 +51,7 @@ def wilcoxon_vs_baseline(
     For a metric in the target's units (`SCALE_DEPENDENT`) whose pairs span several datasets, the
     test ranks the relative differences (method - baseline) / |baseline| and `mean_gain` /
     `median_diff` are relative too (noted); otherwise raw differences.
-    Evaluation presets (`STRATA`) are different measurements (M = L = 100 vs 7,500 / 1,000): each
+    Evaluation presets (`STRATUM`) are different measurements (M = L = 100 vs 7,500 / 1,000): each
     is tested on its own, never pooled. p-values are Holm-corrected over the methods of one
     (metric, model, preset) family. Fewer than 2 matched pairs gives "n/a (reason)"; all differences zero gives p = 1.0 with a note (scipy
     cannot rank all-zero differences: depending on the version it warns or raises).
@@ -65,22 +65,14 @@ def wilcoxon_vs_baseline(
     """
     pairs = paired_values(df, metric, baseline, directions=directions)
     methods = method_table(df, metric, baseline)
-    strata = [c for c in STRATA if c in pairs.columns and pairs[c].nunique(dropna=True) > 1]
+    split = STRATUM in pairs.columns and pairs[STRATUM].nunique(dropna=True) > 1
     rows = []
     for model in ordered(methods["model"].unique(), MODEL_ORDER):
-        for stratum, sub in _strata(pairs[pairs["model"] == model], strata):
-            rows += _family(sub, metric, model, stratum, baseline,
-                            _method_order(methods[methods["model"] == model]), alpha)
+        sub = pairs[pairs["model"] == model]
+        order = _method_order(methods[methods["model"] == model])
+        for preset, part in (sub.groupby(STRATUM, sort=True) if split else [(None, sub)]):
+            rows += _family(part, metric, model, preset, baseline, order, alpha)
     return pd.DataFrame(rows, columns=list(WILCOXON_COLUMNS))
-
-
-def _strata(pairs: pd.DataFrame, strata: list[str]):
-    """(preset or None, pairs) per evaluation preset, or one group when there is one preset."""
-    if not strata:
-        yield None, pairs
-        return
-    for value, part in pairs.groupby(strata[0], sort=True):
-        yield value, part
 
 
 def _family(sub: pd.DataFrame, metric: str, model: str, preset: str | None, baseline: str,
