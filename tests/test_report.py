@@ -113,6 +113,9 @@ def mlda_rows(*, seed: int = 1, datasets=("abalone", "cpu", "houses", "wine"), f
                             rows.append({**common, "scenario": "mlda", "model": "mlp", "metric": "fit_seconds",
                                          "value": 0.5 + volume / 4000, "eta": eta, "volume": volume,
                                          "teacher": "lgbm", "unit_key": key})
+                            rows.append({**common, "scenario": "mlda", "model": "mlp", "metric": "n_synthetic",
+                                         "value": float(volume), "eta": eta, "volume": volume,
+                                         "teacher": "lgbm", "unit_key": key})
                     rows.append({**common, "scenario": "mlda", "model": "teacher:lgbm", "metric": "rmse",
                                  "value": teacher, "teacher": "lgbm", "unit_key": key0 + "-teacher"})
     return rows
@@ -254,7 +257,8 @@ def test_gains_are_direction_adjusted_changes_of_the_means(ib_dir, ok_ib):
     avg = gains[(gains["dataset"] == "Average") & (gains["method"] == "pretrain") & (gains["metric"] == "js")]
     sub = per_ds[(per_ds["method"] == "pretrain") & (per_ds["metric"] == "js")]
     assert avg["abs_gain"].item() == pytest.approx(sub["abs_gain"].mean())
-    assert avg["rel_gain"].item() == pytest.approx(sub["rel_gain"].mean())
+    # relative gain of the means (not a mean of ratios): it has the sign of the mean absolute gain
+    assert avg["rel_gain"].item() == pytest.approx(sub["abs_gain"].mean() / abs(sub["baseline_mean"].mean()))
 
 
 # ---------------------------------------------------------------------------------- statistics
@@ -289,12 +293,29 @@ def test_average_gain_of_target_unit_metrics_is_relative_only(mlda_dir, mlda_rep
     assert avg.at["rmse", "rel_gain"] == pytest.approx(per_ds.loc[per_ds["metric"] == "rmse", "rel_gain"].mean())
     assert np.isnan(avg.at["rmse", "abs_gain"])  # (js keeps its absolute mean: test_gains_are_direction_adjusted_...)
     # rendered: "– (+x.x%)", bold when the mean relative gain is positive
-    (table,) = [t for t in render.gains_tables(mlda_report)]
+    # one table per model and metric, a column per method
+    assert [t.title for t in render.gains_tables(mlda_report)] == ["Gains against none: mlp, rmse"]
+    (table,) = render.gains_tables(mlda_report)
     row = (table.frame["dataset"] == "Average") & (table.frame.iloc[:, 1] == "500")
-    cell = table.frame.loc[row, "noise (eta=0.05) rmse"].item()
+    cell = table.frame.loc[row, "noise (eta=0.05)"].item()
     assert cell == f"– ({100 * avg.at['rmse', 'rel_gain']:+.1f}%)"
-    bold = table.bold.loc[row, "noise (eta=0.05) rmse"].item()
+    bold = table.bold.loc[row, "noise (eta=0.05)"].item()
     assert bold == bool(avg.at["rmse", "rel_gain"] > 0)
+
+
+def test_counts_and_times_are_summarised_but_not_judged(mlda_dir, mlda_report):
+    # n_synthetic (a count) and fit_seconds describe units: in the summary, never bold, no direction note
+    assert mlda_report.metrics == ["rmse", "r2"]
+    assert not any("direction not known" in note for note in mlda_report.notes)
+    counts = mlda_report.summary[mlda_report.summary["metric"] == "n_synthetic"]
+    assert set(counts["mean"]) == {1000.0, 4000.0} and not counts["best"].any()
+    assert mlda_report.summary.loc[mlda_report.summary["metric"] == "rmse", "best"].any()
+    # ... unless asked for by name
+    asked = build_report(mlda_dir, metrics=["rmse", "n_synthetic"], with_plots=False)
+    assert asked.metrics == ["rmse", "n_synthetic"]
+    # a quality metric the report does not know still gets the note
+    assert agg.direction_known("accuracy_real") and agg.direction_known("meta_iters")
+    assert not agg.direction_known("brier") and agg.direction_known("brier", {"brier": "lower"})
 
 
 def test_pooled_wilcoxon_on_target_units_ranks_relative_differences(mlda_dir):
@@ -429,6 +450,11 @@ def test_markdown_file_gets_linked_plots(ib_dir, tmp_path):
     for name in pngs:
         assert f"(rep_plots/{name})" in text
         assert (tmp_path / "rep_plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # a re-rendering with fewer metrics leaves no plot behind that the report does not link
+    assert main(["report", str(ib_dir), "--metric", "js", "--out", str(target)]) == 0
+    text, left = target.read_text(), sorted(p.name for p in (tmp_path / "rep_plots").glob("*.png"))
+    assert "js_by_scenario.png" in left and len(left) < len(pngs)
+    assert all(f"(rep_plots/{name})" in text for name in left)
 
 
 def test_html_is_self_contained_and_carries_the_numbers(ib_dir, ok_ib, tmp_path):

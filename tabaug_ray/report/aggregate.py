@@ -41,7 +41,7 @@ UNIT_COLUMNS: tuple[str, ...] = ("dataset", "fold", "run")
 # data), so it is treated as lower-better although 0.5, not 0, is ideal.
 METRIC_DIRECTION: dict[str, str] = {
     "js": "lower", "kl": "lower", "auc": "lower", "mse": "lower", "rmse": "lower", "mae": "lower",
-    "val_loss": "lower", "seconds": "lower", "val_rmse": "lower", "val_nrmse": "lower",
+    "val_loss": "lower", "init_val_loss": "lower", "seconds": "lower", "val_rmse": "lower", "val_nrmse": "lower",
     "ks_mean": "lower", "ks_max": "lower", "tv_mean": "lower", "tv_max": "lower", "corr_diff": "lower",
     "accuracy": "higher", "macro_f1": "higher", "r2": "higher",
 }
@@ -82,6 +82,22 @@ def metric_direction(metric: str, overrides: Mapping[str, str] | None = None) ->
 
 def is_time_metric(metric: str) -> bool:
     return metric == "seconds" or metric.endswith("_seconds")
+
+
+# Bookkeeping, not quality: how many synthetic rows / meta-iterations a unit used.
+COUNT_METRICS = frozenset({"n_synthetic", "meta_iters"})
+
+
+def is_descriptive(metric: str) -> bool:
+    """True for metrics that describe a unit rather than judge a method: times, counts and the
+    real-data references (`<metric>_real`, the same model trained on real rows). The summary shows
+    them; gains, tests and plots leave them out unless asked for with --metric."""
+    return is_time_metric(metric) or metric in COUNT_METRICS or metric.endswith("_real")
+
+
+def direction_known(metric: str, overrides: Mapping[str, str] | None = None) -> bool:
+    """False when `metric_direction` falls back to DEFAULT_DIRECTION for a quality metric."""
+    return bool(overrides and metric in overrides) or metric in METRIC_DIRECTION or is_descriptive(metric)
 
 
 def is_teacher(model: str) -> bool:
@@ -322,7 +338,8 @@ def summary_table(
     lower = out["metric"].map(lambda m: metric_direction(m, directions) == "lower")
     signed = out["mean"].where(lower, -out["mean"])
     best = signed.groupby([out[c] for c in block], dropna=False).transform("min")
-    out["best"] = np.isclose(signed, best, rtol=1e-12, atol=0.0)
+    ranked = ~out["metric"].map(lambda m: is_descriptive(m) and not is_time_metric(m))  # counts, references
+    out["best"] = np.isclose(signed, best, rtol=1e-12, atol=0.0) & ranked
     return sort_rows(out, settings)
 
 
@@ -415,7 +432,9 @@ def gains_table(
     abs_gain = baseline_mean - mean for lower-better metrics (mean - baseline_mean otherwise), so a
     positive gain is an improvement; rel_gain = abs_gain / |baseline_mean|. Rows with dataset
     "Average" hold the mean of the gains over datasets (as in the paper's Table 2); for metrics in
-    the target's units (`SCALE_DEPENDENT`) only the mean relative gain (absolute values: NaN).
+    the target's units (`SCALE_DEPENDENT`) only the mean relative gain (absolute values: NaN); for
+    the others the relative gain of the means (mean abs_gain / |mean baseline_mean|), which has the
+    sign of the mean absolute gain (a mean of ratios is dominated by a baseline near 0, e.g. R^2).
 
     Args:
         df: the long results table.
@@ -449,6 +468,8 @@ def gains_table(
         avg = out.groupby(avg_keys, dropna=False, sort=False)[["baseline_mean", "mean", "abs_gain", "rel_gain"]]
         avg = avg.mean().reset_index().assign(dataset="Average")[cols]
         scaled = avg["metric"].isin(SCALE_DEPENDENT)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            avg["rel_gain"] = avg["rel_gain"].where(scaled, avg["abs_gain"] / avg["baseline_mean"].abs())
         avg.loc[scaled, ["baseline_mean", "mean", "abs_gain"]] = np.nan
         out = pd.concat([sort_rows(out, roles.pair, ["method"]), sort_rows(avg, roles.pair, ["method"])],
                         ignore_index=True)

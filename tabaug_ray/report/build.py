@@ -68,7 +68,7 @@ def build_report(
     Args:
         out_dir: the output directory of `tabaug run`.
         metrics: metrics for gains / tests / plots; default: the default metric first, then every
-            other non-time metric.
+            other metric that judges a method (not times, counts or `_real` references).
         baseline: baseline scenario; default `low_data` if present, else `none`.
         directions: overrides of METRIC_DIRECTION, e.g. {"auc": "higher"}.
         alpha: significance level (Holm, Nemenyi critical difference).
@@ -92,7 +92,7 @@ def build_report(
         metrics = [agg.check_choice(df, "metric", m, "--metric") for m in dict.fromkeys(metrics)]
     else:
         first = agg.default_metric(df)
-        metrics = [first, *[m for m in agg.available(df, "metric") if m != first and not agg.is_time_metric(m)]]
+        metrics = [first, *[m for m in agg.available(df, "metric") if m != first and not agg.is_descriptive(m)]]
     if baseline is not None:
         agg.check_choice(df, "scenario", baseline, "--baseline")
     else:
@@ -117,8 +117,7 @@ def build_report(
         pair_settings=list(roles.pair), failed=_failures(df, out_dir), alpha=alpha, n_rows=len(df),
     )
     report.notes += selected_notes
-    unknown = [m for m in all_metrics if m not in agg.METRIC_DIRECTION and m not in directions
-               and not agg.is_time_metric(m)]
+    unknown = [m for m in all_metrics if not agg.direction_known(m, directions)]
     if unknown:
         report.notes.append(f"direction not known for {', '.join(unknown)}: assumed {agg.DEFAULT_DIRECTION}-is-better"
                             " (override with --direction NAME=higher)")

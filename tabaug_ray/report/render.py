@@ -76,8 +76,8 @@ def summary_tables(report: Report) -> list[Table]:
     settings = [c for c in report.settings if c != "experiment"]
     blocks = ["experiment", "dataset"] if "experiment" in report.settings else ["dataset"]
     metric_order = agg.ordered(summ["metric"].unique(), agg.METRIC_ORDER)
-    metric_order = [m for m in metric_order if not agg.is_time_metric(m)] + \
-                   [m for m in metric_order if agg.is_time_metric(m)]
+    metric_order = [m for m in metric_order if not agg.is_descriptive(m)] + \
+                   [m for m in metric_order if agg.is_descriptive(m)]
     model_order = agg.ordered(summ["model"].unique(), agg.MODEL_ORDER)
     tables = []
     for key, block in summ.groupby(blocks, sort=False):
@@ -149,35 +149,32 @@ def teacher_table(report: Report) -> Table | None:
 
 
 def gains_tables(report: Report) -> list[Table]:
-    """The paper's gains table, one per model: rows dataset (+ pairing settings), columns method x metric."""
+    """The paper's gains table, one per model and metric: rows dataset (+ pairing settings), columns methods."""
     g = report.gains
     if g is None or not len(g):
         return []
     pair = [c for c in report.pair_settings if c in g.columns]
+    row_keys = ["dataset", *pair]
     tables = []
     for model in agg.ordered(g["model"].unique(), agg.MODEL_ORDER):
-        sub = g[g["model"] == model]
-        row_keys = ["dataset", *pair]
-        sub = sub.assign(_row=_row_keys(sub, row_keys))
-        rows = list(dict.fromkeys(sub["_row"]))
-        methods = list(dict.fromkeys(sub["method"]))
-        metrics = [m for m in report.metrics if (sub["metric"] == m).any()]
-        frame = pd.DataFrame({SETTING_HEADERS.get(c, c): [r[i] for r in rows] for i, c in enumerate(row_keys)})
-        bold = pd.DataFrame(False, index=frame.index, columns=frame.columns)
-        idx = sub.set_index(["_row", "method", "metric"])
-        for method in methods:
-            for metric in metrics:
-                if not ((sub["method"] == method) & (sub["metric"] == metric)).any():
-                    continue
-                frame[f"{method} {metric}"], bold[f"{method} {metric}"] = _column(
+        for metric in [m for m in report.metrics if ((g["model"] == model) & (g["metric"] == m)).any()]:
+            sub = g[(g["model"] == model) & (g["metric"] == metric)]
+            sub = sub.assign(_row=_row_keys(sub, row_keys))
+            rows = list(dict.fromkeys(sub["_row"]))
+            frame = pd.DataFrame({SETTING_HEADERS.get(c, c): [r[i] for r in rows] for i, c in enumerate(row_keys)})
+            bold = pd.DataFrame(False, index=frame.index, columns=frame.columns)
+            idx = sub.set_index(["_row", "method", "metric"])
+            for method in dict.fromkeys(sub["method"]):
+                frame[method], bold[method] = _column(
                     idx, rows, (method, metric),
                     lambda rec: (format_gain(rec["abs_gain"], rec["rel_gain"]), bool(
                         rec["rel_gain"] > 0 if np.isfinite(rec["rel_gain"]) else rec["abs_gain"] > 0)))
-        tables.append(Table(
-            title=f"Gains against {report.baseline}: {model}", frame=frame, bold=bold,
-            note="absolute gain (relative gain) of the mean against the baseline's mean; positive = better; "
-                 "bold = positive gain; 'Average' = mean over datasets (relative only for metrics in the target's units)",
-        ))
+            tables.append(Table(
+                title=f"Gains against {report.baseline}: {model}, {metric}", frame=frame, bold=bold,
+                note="absolute gain (relative gain) of the mean against the baseline's mean; positive = better; "
+                     "bold = positive gain; 'Average' = mean over datasets (for metrics in the target's units "
+                     "the mean relative gain only)",
+            ))
     return tables
 
 
@@ -449,12 +446,16 @@ def write_csv(report: Report, path: Path) -> list[Path]:
 
 
 def write_plots(report: Report, folder: Path) -> list[Path]:
+    """Write the report's PNGs into `folder` (the Markdown report's own `<stem>_plots/`) and remove the
+    PNGs an earlier rendering left there that this report no longer draws."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for p in report.plots:
         path = folder / f"{p.name}.png"
         path.write_bytes(p.png)
         paths.append(path)
+    for stale in set(folder.glob("*.png")) - set(paths):
+        stale.unlink()
     return paths
 
 
