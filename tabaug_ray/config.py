@@ -132,10 +132,14 @@ PRESETS: dict[str, tuple[int, int]] = {"reliable": (7500, 1000), "realistic": (1
 
 
 class EvaluationSection(Section):
+    """How synthetic rows are judged. `discriminator_inputs`: categorical columns enter the divergence
+    estimator's classifier one-hot (default) or as the model space's integer codes (the reference code)."""
+
     presets: tuple[Literal["reliable", "realistic"], ...] = ("realistic",)
     repeats: int = Field(5, ge=1)
     utility: bool = True
     max_test_rows: int = Field(5_000, ge=1)
+    discriminator_inputs: Literal["one_hot", "codes"] = "one_hot"
 
     @property
     def sizes(self) -> list[tuple[str, int, int]]:
@@ -207,9 +211,11 @@ class ExperimentConfig(Section):
     def _hashable(self) -> dict[str, Any]:
         data = self.to_dict()
         data["experiment"].pop("data_dir", None)  # where the data lives is not what it is
-        for entry in data["datasets"]:  # an option added later hashes like its absence when unused
-            if not entry.get("cuts"):
-                entry.pop("cuts", None)
+        for section, option, default in LATER_OPTIONS:
+            entries = data[section] if isinstance(data[section], list) else [data[section]]
+            for entry in entries:
+                if entry.get(option) == default:
+                    entry.pop(option, None)
         return data
 
     @property
@@ -226,6 +232,14 @@ class ExperimentConfig(Section):
         """Hash of only some sections: a unit's key depends on the slice of config it reads."""
         data = self._hashable()
         return stable_hash({n: data[n] for n in names})
+
+
+# Options added after results were stored: at their default they hash like their absence, so stored
+# results directories keep their config hash and unit keys.
+LATER_OPTIONS: tuple[tuple[str, str, Any], ...] = (
+    ("datasets", "cuts", {}),
+    ("evaluation", "discriminator_inputs", "one_hot"),
+)
 
 
 def stable_hash(obj: Any) -> str:

@@ -40,6 +40,14 @@ def test_config_is_validated_frozen_and_hashed(tmp_path):
     assert other.hash != cfg.hash
     cpu = load_config(write(tmp_path, GOOD + "[execution]\nmax_cpus = 1\n", "f.toml"))
     assert cpu.results_hash == cfg.results_hash and cpu.hash != cfg.hash
+    # options added after results were stored hash like their absence at their defaults (stored
+    # results directories keep their keys) and change the hash otherwise
+    later = GOOD.replace('name = "breast_cancer"', 'name = "breast_cancer"\ncuts = {}')
+    later += '[evaluation]\ndiscriminator_inputs = "one_hot"\n'
+    assert load_config(write(tmp_path, later, "g.toml")).hash == cfg.hash
+    codes = load_config(write(tmp_path, GOOD + '[evaluation]\ndiscriminator_inputs = "codes"\n', "h.toml"))
+    assert codes.results_hash != cfg.results_hash
+    assert codes.section_hash("evaluation") != cfg.section_hash("evaluation")
 
 
 @pytest.mark.parametrize("text, message", [
@@ -119,3 +127,22 @@ def test_store_on_a_file_system_uri(tmp_path):
     assert len(pd.read_parquet(tmp_path / "remote" / "results")) == 3
     store.clear_failure("k2")
     assert store.failures() == []
+
+
+def test_every_shipped_experiment_is_valid_and_documented():
+    """Each file in experiments/ loads (sweeps: with their base and every dimension applied) and is
+    listed in the README's table of experiments."""
+    from pathlib import Path
+
+    from tabaug_ray.distributed.sweep import load_sweep
+
+    repo = Path(__file__).resolve().parents[1]
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    files = sorted((repo / "experiments").glob("*.toml"))
+    assert len(files) >= 10
+    for path in files:
+        if "[sweep]" in path.read_text(encoding="utf-8"):
+            load_sweep(path)
+        else:
+            assert load_config(path).experiment.name
+        assert f"experiments/{path.name}" in readme or f"`{path.name}`" in readme, path.name

@@ -9,7 +9,7 @@ from scipy import stats
 
 from tabaug_ray.data.schema import ColumnSpec
 from tabaug_ray.errors import TabaugError
-from tabaug_ray.evaluate.encode import MISSING, OTHER, encode_pair, one_hot_model_space
+from tabaug_ray.evaluate.encode import MISSING, OTHER, discriminator_inputs, encode_pair, one_hot_model_space
 from tabaug_ray.evaluate.marginals import marginal_distances, marginal_distances_model_space, total_variation
 from tabaug_ray.evaluate.records import RECORD_KEYS, evaluation_records
 
@@ -76,6 +76,19 @@ def test_one_hot_model_space():
     np.testing.assert_array_equal(one_hot_model_space(x, cols), [[0.5, 0, 0, 1, 1], [-1.0, 1, 0, 0, 0]])
     with pytest.raises(TabaugError, match=r"column .c.: codes must be in 0..2, got 3..3"):
         one_hot_model_space(np.array([[0.0, 3, 0]]), cols)
+
+
+def test_discriminator_inputs_one_hot_or_codes():
+    cols = [ColumnSpec("g", "gaussian"), ColumnSpec("c", "categorical", 3), ColumnSpec("b", "bernoulli", 2)]
+    x = np.array([[0.5, 2, 1], [-1.0, 0, 0]], dtype=np.float64)
+    np.testing.assert_array_equal(discriminator_inputs(x, cols), one_hot_model_space(x, cols))
+    codes = discriminator_inputs(x, cols, categorical="codes")
+    assert codes.dtype == np.float32 and codes.shape == (2, 3)
+    np.testing.assert_array_equal(codes, x)
+    with pytest.raises(TabaugError, match=r"shape \(2, 2\) but the schema has 3 columns"):
+        discriminator_inputs(x[:, :2], cols, categorical="codes")
+    with pytest.raises(TabaugError, match="'one_hot' or 'codes', got 'ordinal'"):
+        discriminator_inputs(x, cols, categorical="ordinal")
 
 
 def test_marginal_distances_known_values():

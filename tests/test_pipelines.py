@@ -6,10 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from tabaug_ray.config import load_config
+from tabaug_ray.config import load_config, parse_config
 from tabaug_ray.distributed.artifacts import ArtifactStore
 from tabaug_ray.distributed.reuse import reuse_units
 from tabaug_ray.distributed.store import ResultStore
@@ -196,3 +197,26 @@ def test_only_scenario_keeps_the_chosen_scenarios_and_their_producers(tmp_path, 
     assert {u.params["augmenter"] for u in units if u.kind == "student"} == {"mlda"}
     with pytest.raises(TabaugError, match="scenario 'big' is not in the config"):
         Selection.parse(config, ["scenario=big"])
+
+
+def test_discriminator_sees_categoricals_one_hot_or_as_codes(data_dir):
+    """`evaluation.discriminator_inputs` reaches the divergence estimator: on Letter (16 integer features
+    with < 50 values, so categorical, plus the 26-class target) the same rows and seeds give other
+    estimates when the classifier reads integer codes instead of one-hot columns."""
+    from tabaug_ray.pipelines.evaluation import evaluate, unit_data
+
+    js = {}
+    for inputs in ("one_hot", "codes"):
+        config = parse_config({
+            "experiment": {"name": "letter", "kind": "inductive_bias", "folds": 5},
+            "datasets": [{"name": "letter"}],
+            "evaluation": {"presets": ["realistic"], "repeats": 2, "utility": False, "discriminator_inputs": inputs},
+        })
+        data = unit_data(RunContext(config=config, data_dir=str(data_dir)).data("letter"), config, fold=0, run=0, n=300)
+        assert sum(c.kind == "categorical" for c in data.schema.columns) == 17
+        rng = np.random.default_rng(0)  # columns shuffled apart: the marginals right, the dependencies gone
+        synthetic = np.stack([rng.permutation(col) for col in data.train.T], axis=1)
+        records = evaluate(synthetic, data, config, seed=0, n_threads=1, with_real_reference=False)
+        js[inputs] = [r["value"] for r in records if r["metric"] == "js"]
+        assert len(js[inputs]) == 2 and all(np.isfinite(js[inputs]))
+    assert js["one_hot"] != js["codes"]

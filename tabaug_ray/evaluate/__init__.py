@@ -6,7 +6,8 @@ Public API (imported lazily so that `tabaug` starts fast):
   `.estimate_many(pairs)`, `DivergenceEstimator.from_preset("reliable" | "realistic")`, `PRESETS`;
 - `utility_scores(train_x, train_y, test_x, test_y, *, task, seed)`, `utility_report(...)`, `infer_task`;
 - `marginal_distances(real_df, synthetic_df)`, `marginal_distances_model_space(real, syn, columns)`;
-- `encode_pair(real_df, synthetic_df) -> EncodedPair`, `one_hot_model_space(x, columns)`;
+- `encode_pair(real_df, synthetic_df) -> EncodedPair`, `one_hot_model_space(x, columns)`,
+  `discriminator_inputs(x, columns, categorical="one_hot" | "codes")`;
 - `evaluation_records(...)`, `divergence_records(result)`, `metric_records(...)`: long-format rows.
 """
 
@@ -30,6 +31,7 @@ _EXPORTS = {
     "EncodedPair": "encode",
     "column_types": "encode",
     "one_hot_model_space": "encode",
+    "discriminator_inputs": "encode",
     "evaluation_records": "records",
     "divergence_records": "records",
     "metric_records": "records",

@@ -185,6 +185,25 @@ def one_hot_model_space(x: np.ndarray, columns: Sequence[ColumnSpec]) -> np.ndar
     return np.hstack(blocks) if blocks else np.zeros((len(x), 0), np.float32)
 
 
+def discriminator_inputs(x: np.ndarray, columns: Sequence[ColumnSpec], *,
+                         categorical: Literal["one_hot", "codes"] = "one_hot") -> np.ndarray:
+    """A model-space matrix as a classifier's input: categorical codes one-hot, or kept as the integer
+    codes (the reference code's discriminator); other columns as they are (z-scores, 0/1).
+
+    Args:
+        x: (n, len(columns)) model-space matrix.
+        columns: the schema of `x`.
+        categorical: "one_hot" or "codes".
+    """
+    if categorical == "one_hot":
+        return one_hot_model_space(x, columns)
+    if categorical != "codes":
+        raise TabaugError(f"categorical inputs must be 'one_hot' or 'codes', got {categorical!r}")
+    if x.ndim != 2 or x.shape[1] != len(columns):
+        raise TabaugError(f"model-space matrix has shape {x.shape} but the schema has {len(columns)} columns")
+    return x.astype(np.float32)
+
+
 def _is_numeric_dtype(s: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype)
 

@@ -55,15 +55,15 @@ def unit_data(data: DataContext, config: ExperimentConfig, *, fold: int, run: in
 def evaluate(synthetic: np.ndarray, data: UnitData, config: ExperimentConfig, *, seed: int,
              n_threads: int, with_real_reference: bool) -> list[dict]:
     """Long-format rows (metric, value, m, l, repeat, preset) judging `synthetic` (model space)."""
-    from tabaug_ray.evaluate import (DivergenceEstimator, evaluation_records, marginal_distances_model_space,
-                                     one_hot_model_space, utility_scores)
+    from tabaug_ray.evaluate import (DivergenceEstimator, discriminator_inputs, evaluation_records,
+                                     marginal_distances_model_space, one_hot_model_space, utility_scores)
 
     columns = data.schema.columns
     records: list[dict] = []
     evaluation = config.evaluation
     for preset, m, l in evaluation.sizes:
-        real = one_hot_model_space(data.eval_pool[: m + 2 * l], columns)
-        syn = one_hot_model_space(synthetic[: m + 2 * l], columns)
+        real = discriminator_inputs(data.eval_pool[: m + 2 * l], columns, categorical=evaluation.discriminator_inputs)
+        syn = discriminator_inputs(synthetic[: m + 2 * l], columns, categorical=evaluation.discriminator_inputs)
         estimator = DivergenceEstimator(m=m, l=l, repeats=evaluation.repeats, seed=seed, n_threads=n_threads)
         result = estimator.estimate(real, syn)
         marginals = marginal_distances_model_space(data.eval_pool[: m + 2 * l], synthetic[: m + 2 * l], columns)
