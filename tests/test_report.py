@@ -410,17 +410,31 @@ def test_mlda_report_draws_every_plot(mlda_report):
     assert not w.at["noise (eta=0.05)", "significant"]
 
 
-def test_teacher_strength_is_set_against_student_gain(mlda_dir):
-    from tabaug_ray.report.plots import teacher_student_pairs
-
+def test_teacher_strength_is_set_against_student_gain(mlda_dir, mlda_report):
     df = agg.load(mlda_dir)
     pairs = agg.paired_values(df, "rmse", "none")
-    tsp = teacher_student_pairs(df, pairs, "rmse", baseline="none")
+    tsp = agg.teacher_student_pairs(df, pairs, "rmse", baseline="none")
     assert set(tsp["scenario"]) == {"mlda"} and len(tsp) == len(pairs[pairs["scenario"] == "mlda"])
     by_ds = tsp.groupby("dataset")[["teacher_advantage", "rel_gain"]].mean()
     # in the fixture a teacher worse than the student (houses, wine) makes augmentation hurt
     assert list(by_ds.index[by_ds["teacher_advantage"] < 0]) == ["houses", "wine"]
     assert (np.sign(by_ds["teacher_advantage"]) == np.sign(by_ds["rel_gain"])).all()
+    # the report splits each method's cells (dataset x training size) by the teacher's strength
+    split = mlda_report.teacher_split.set_index("method")
+    assert list(split.index) == sorted(set(tsp["method"]), key=agg.natural_key)
+    cells = tsp.groupby(["dataset", "train_size", "method"])[["teacher_advantage", "rel_gain"]].mean().reset_index()
+    for method, g in cells.groupby("method"):
+        better = g["teacher_advantage"] > 0
+        row = split.loc[method]
+        assert row["cells"] == 8 and row["teacher_better"] == better.sum() == 4  # abalone, cpu x 2 sizes
+        assert row["gain_teacher_better"] == pytest.approx(g.loc[better, "rel_gain"].mean()) and row["gain_teacher_better"] > 0
+        assert row["gain_otherwise"] == pytest.approx(g.loc[~better, "rel_gain"].mean()) and row["gain_otherwise"] < 0
+        rho, p = stats.spearmanr(g["teacher_advantage"], g["rel_gain"])
+        assert row["spearman_rho"] == pytest.approx(rho) and row["spearman_p"] == pytest.approx(p)
+    text = render_markdown(mlda_report)
+    assert "### Gain by teacher strength: rmse" in text
+    first = split.iloc[0]
+    assert f"| mlp | {split.index[0]} | 8 | 4 | {100 * first['gain_teacher_better']:+.1f}% |" in text
 
 
 # ------------------------------------------------------------------------------------ rendering

@@ -406,6 +406,51 @@ def paired_values(
     return pairs.reset_index(drop=True)
 
 
+def teacher_student_pairs(
+    df: pd.DataFrame,
+    pairs: pd.DataFrame,
+    metric: str,
+    *,
+    baseline: str,
+    directions: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Teacher's own advantage over the un-augmented student next to the augmented student's gain.
+
+    teacher_advantage = direction-adjusted (baseline student - teacher) / |baseline student|: > 0
+    means the teacher alone beats the student trained without augmentation. Only scenarios that use
+    the teacher's labels are kept (rows with a `teacher` value, else scenarios named "mlda*").
+    """
+    data = ok_rows(df)
+    data = data[(data["metric"] == metric) & data["model"].map(is_teacher)]
+    if not len(data) or not len(pairs):
+        return pd.DataFrame()
+    roles = setting_roles(ok_rows(df), baseline)
+    keys = [*UNIT_COLUMNS, *[c for c in roles.pair if c in data.columns]]
+    teacher = collapse(data, roles.shown).groupby([*keys, "model"], dropna=False)["value"].mean()
+    teacher = teacher.rename("teacher_value").reset_index().rename(columns={"model": "teacher_model"})
+    uses = pairs
+    if "teacher" in pairs.columns and pairs["teacher"].notna().any():
+        uses = pairs[pairs["teacher"].notna()]
+    else:
+        uses = pairs[pairs["scenario"].str.startswith("mlda")]
+    out = uses.merge(teacher, on=keys, how="inner")
+    if "teacher" in out.columns and out["teacher"].notna().any():
+        out = out[out["teacher_model"] == "teacher:" + out["teacher"].astype(str)]
+    sign = 1.0 if metric_direction(metric, directions) == "lower" else -1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["teacher_advantage"] = sign * (out["baseline_value"] - out["teacher_value"]) / out["baseline_value"].abs()
+    return out.reset_index(drop=True)
+
+
+def teacher_cells(tsp: pd.DataFrame) -> pd.DataFrame:
+    """`teacher_student_pairs` averaged over folds and runs: one row per cell (dataset, training size,
+    ...) x method x model with the mean teacher_advantage and rel_gain (finite pairs only)."""
+    data = tsp[np.isfinite(tsp["teacher_advantage"]) & np.isfinite(tsp["rel_gain"])]
+    cell = [c for c in ("dataset", "train_size", "m", "l", "experiment") if c in data.columns]
+    return data.groupby([*cell, "method", "model"], dropna=False, sort=False)[
+        ["teacher_advantage", "rel_gain"]].mean().reset_index()
+
+
 def method_table(df: pd.DataFrame, metric: str, baseline: str) -> pd.DataFrame:
     """Every (model, scenario, method) compared with the baseline on `metric`, paired or not."""
     roles = setting_roles(ok_rows(df), baseline)

@@ -12,7 +12,7 @@ import pandas as pd
 from tabaug_ray.errors import TabaugError
 from tabaug_ray.report import aggregate as agg
 from tabaug_ray.report import plots as P
-from tabaug_ray.report.stats import FriedmanResult, friedman_nemenyi, wilcoxon_vs_baseline
+from tabaug_ray.report.stats import FriedmanResult, friedman_nemenyi, teacher_split, wilcoxon_vs_baseline
 
 
 @dataclass
@@ -43,6 +43,8 @@ class Report:
     config_text: str | None = None
     sweep_trials: pd.DataFrame | None = None
     sweep_best: dict | None = None
+    teacher_pairs: pd.DataFrame | None = None
+    teacher_split: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
     alpha: float = 0.05
     n_rows: int = 0
@@ -132,6 +134,11 @@ def build_report(
         tests = [wilcoxon_vs_baseline(df, m, baseline, directions=directions, alpha=alpha) for m in metrics]
         tests = [t for t in tests if len(t)]
         report.wilcoxon = pd.concat(tests, ignore_index=True) if tests else None
+        pairs = agg.paired_values(df, metrics[0], baseline, directions=directions)
+        report.teacher_pairs = agg.teacher_student_pairs(df, pairs, metrics[0], baseline=baseline,
+                                                         directions=directions)
+        if len(report.teacher_pairs):
+            report.teacher_split = teacher_split(report.teacher_pairs)
     models = [m for m in agg.available(df, "model") if not agg.is_teacher(m)]
     for metric in metrics:
         for model in models:
@@ -192,8 +199,7 @@ def make_plots(df: pd.DataFrame, report: Report) -> list[P.Plot]:
             add(P.plot_gain_vs_setting(pairs, setting, primary, baseline), f"gain_vs_{setting}",
                 f"Improvement over {baseline} against {setting}",
                 f"Relative {primary} improvement of each method over {baseline} on matched units.")
-        tsp = P.teacher_student_pairs(df, pairs, primary, baseline=baseline, directions=directions)
-        add(P.plot_teacher_vs_gain(tsp, primary), "teacher_vs_gain", "Teacher strength against student gain",
+        add(P.plot_teacher_vs_gain(report.teacher_pairs, primary), "teacher_vs_gain", "Teacher strength against student gain",
             "Does a weak teacher hurt? x < 0: the teacher alone is worse than the student without "
             "augmentation; y < 0: augmentation made the student worse.")
     for res in report.friedman:

@@ -16,8 +16,6 @@ import pandas as pd
 from tabaug_ray.report.aggregate import (
     MODEL_ORDER,
     SCENARIO_ORDER,
-    UNIT_COLUMNS,
-    collapse,
     format_setting,
     is_teacher,
     method_label,
@@ -26,6 +24,7 @@ from tabaug_ray.report.aggregate import (
     ok_rows,
     setting_roles,
     summary_table,
+    teacher_cells,
 )
 
 DPI = 110
@@ -185,42 +184,6 @@ def _scenario_rank(scenario: str) -> int:
 
 
 # ------------------------------------------------------------------------- teacher vs student
-def teacher_student_pairs(
-    df: pd.DataFrame,
-    pairs: pd.DataFrame,
-    metric: str,
-    *,
-    baseline: str,
-    directions: Mapping[str, str] | None = None,
-) -> pd.DataFrame:
-    """Teacher's own advantage over the un-augmented student next to the augmented student's gain.
-
-    teacher_advantage = direction-adjusted (baseline student - teacher) / |baseline student|: > 0
-    means the teacher alone beats the student trained without augmentation. Only scenarios that use
-    the teacher's labels are kept (rows with a `teacher` value, else scenarios named "mlda*").
-    """
-    data = ok_rows(df)
-    data = data[(data["metric"] == metric) & data["model"].map(is_teacher)]
-    if not len(data) or not len(pairs):
-        return pd.DataFrame()
-    roles = setting_roles(ok_rows(df), baseline)
-    keys = [*UNIT_COLUMNS, *[c for c in roles.pair if c in data.columns]]
-    teacher = collapse(data, roles.shown).groupby([*keys, "model"], dropna=False)["value"].mean()
-    teacher = teacher.rename("teacher_value").reset_index().rename(columns={"model": "teacher_model"})
-    uses = pairs
-    if "teacher" in pairs.columns and pairs["teacher"].notna().any():
-        uses = pairs[pairs["teacher"].notna()]
-    else:
-        uses = pairs[pairs["scenario"].str.startswith("mlda")]
-    out = uses.merge(teacher, on=keys, how="inner")
-    if "teacher" in out.columns and out["teacher"].notna().any():
-        out = out[out["teacher_model"] == "teacher:" + out["teacher"].astype(str)]
-    sign = 1.0 if metric_direction(metric, directions) == "lower" else -1.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["teacher_advantage"] = sign * (out["baseline_value"] - out["teacher_value"]) / out["baseline_value"].abs()
-    return out.reset_index(drop=True)
-
-
 def plot_teacher_vs_gain(tsp: pd.DataFrame, metric: str):
     """Scatter: teacher's advantage over the un-augmented student (x) vs the student's gain (y).
 
@@ -235,10 +198,7 @@ def plot_teacher_vs_gain(tsp: pd.DataFrame, metric: str):
 
     if not len(tsp):
         return None
-    data = tsp[np.isfinite(tsp["teacher_advantage"]) & np.isfinite(tsp["rel_gain"])]
-    cell = [c for c in ("dataset", "train_size", "m", "l", "experiment") if c in data.columns]
-    data = data.groupby([*cell, "method", "model"], dropna=False, sort=False)[
-        ["teacher_advantage", "rel_gain"]].mean().reset_index()
+    data = teacher_cells(tsp)
     if not len(data):
         return None
     fig = _figure(6.5, 4.6)
@@ -344,6 +304,6 @@ def setting_axes(pairs: pd.DataFrame, candidates: Sequence[str] = ("train_size",
 
 
 __all__ = [
-    "Plot", "figure_png", "plot_metric_by_scenario", "plot_gain_vs_setting", "teacher_student_pairs",
+    "Plot", "figure_png", "plot_metric_by_scenario", "plot_gain_vs_setting",
     "plot_teacher_vs_gain", "sweep_objective", "plot_sweep", "plot_cd_diagram", "setting_axes",
 ]

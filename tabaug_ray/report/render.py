@@ -237,6 +237,30 @@ def nemenyi_tables(report: Report) -> list[Table]:
     return out
 
 
+def teacher_split_table(report: Report) -> Table | None:
+    """Gains where the teacher beats the un-augmented student and where it does not."""
+    t = report.teacher_split
+    if t is None or not len(t):
+        return None
+
+    def pct(x) -> str:
+        return "–" if pd.isna(x) else f"{100 * x:+.1f}%"
+
+    frame = pd.DataFrame({
+        "model": t["model"], "method": t["method"], "cells": t["cells"].astype(str),
+        "teacher better": t["teacher_better"].astype(str), "gain there": t["gain_teacher_better"].map(pct),
+        "gain elsewhere": t["gain_otherwise"].map(pct),
+        "Spearman rho": t["spearman_rho"].map(lambda x: "–" if pd.isna(x) else f"{x:.2f}"),
+        "p": t["spearman_p"].map(format_p),
+    })
+    return Table(
+        title=f"Gain by teacher strength: {report.primary}", frame=frame,
+        note="cells = dataset (x training size), means over folds x runs; 'teacher better' = cells where the "
+             f"teacher alone beats the student trained with {report.baseline}; gains are mean relative gains "
+             "over those cells (positive = better); Spearman rho between the teacher's advantage and the gain",
+    )
+
+
 def failed_table(report: Report) -> Table | None:
     f = report.failed
     if f is None or not len(f):
@@ -251,7 +275,8 @@ def all_tables(report: Report) -> list[tuple[str, list[Table]]]:
     teachers = teacher_table(report)
     sections = [("Results", summary_tables(report) + ([teachers] if teachers is not None else [])),
                 ("Gains", gains_tables(report))]
-    tests = [t for t in (wilcoxon_table(report), friedman_table(report)) if t is not None]
+    tests = [t for t in (wilcoxon_table(report), friedman_table(report), teacher_split_table(report))
+             if t is not None]
     sections.append(("Significance", tests + nemenyi_tables(report)))
     failed = failed_table(report)
     if failed is not None:

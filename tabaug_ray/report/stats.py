@@ -27,6 +27,7 @@ from tabaug_ray.report.aggregate import (
     ordered,
     paired_values,
     setting_roles,
+    teacher_cells,
 )
 
 STRATUM = "preset"  # evaluation presets are different measurements: tested apart, never pooled
@@ -221,3 +222,43 @@ def friedman_nemenyi(
     res.cd = float(q_alpha * np.sqrt(k * (k + 1) / (6.0 * n)))
     res.note = "; ".join(notes)
     return res
+
+
+TEACHER_SPLIT_COLUMNS = (
+    "model", "method", "cells", "teacher_better", "gain_teacher_better", "gain_otherwise", "spearman_rho",
+    "spearman_p",
+)
+
+
+def teacher_split(tsp: pd.DataFrame) -> pd.DataFrame:
+    """Does a student gain from its teacher's labels where the teacher is the stronger model?
+
+    Per model and method, over cells (dataset x training size, means over folds and runs; see
+    `teacher_cells`): the number of cells, in how many the teacher alone beats the student trained
+    without augmentation (teacher_advantage > 0), the mean relative gain there and in the others,
+    and Spearman's rho (scipy) between the teacher's advantage and the gain ("n/a" below 3 cells).
+
+    Args:
+        tsp: output of `aggregate.teacher_student_pairs`.
+    """
+    from scipy.stats import spearmanr
+
+    if not len(tsp):
+        return pd.DataFrame(columns=TEACHER_SPLIT_COLUMNS)
+    cells = teacher_cells(tsp)
+    rows = []
+    for (model, method), g in cells.groupby(["model", "method"], sort=False):
+        better = g["teacher_advantage"] > 0
+        rho, p = np.nan, np.nan
+        if len(g) >= 3 and g["teacher_advantage"].nunique() > 1 and g["rel_gain"].nunique() > 1:
+            rho, p = spearmanr(g["teacher_advantage"], g["rel_gain"])
+        rows.append({
+            "model": model, "method": method, "cells": len(g), "teacher_better": int(better.sum()),
+            "gain_teacher_better": g.loc[better, "rel_gain"].mean() if better.any() else np.nan,
+            "gain_otherwise": g.loc[~better, "rel_gain"].mean() if (~better).any() else np.nan,
+            "spearman_rho": float(rho), "spearman_p": float(p),
+        })
+    out = pd.DataFrame(rows, columns=TEACHER_SPLIT_COLUMNS)
+    rank = {m: i for i, m in enumerate(ordered(out["model"].unique(), MODEL_ORDER))}
+    return out.sort_values(["model", "method"], key=lambda s: s.map(rank) if s.name == "model" else s.map(natural_key),
+                           kind="stable").reset_index(drop=True)
