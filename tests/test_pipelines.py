@@ -197,6 +197,21 @@ def test_only_scenario_keeps_the_chosen_scenarios_and_their_producers(tmp_path, 
     assert {u.params["augmenter"] for u in units if u.kind == "student"} == {"mlda"}
     with pytest.raises(TabaugError, match="scenario 'big' is not in the config"):
         Selection.parse(config, ["scenario=big"])
+    # --only model: one generator (inductive bias) or one student (MLDA); producers still come along
+    vae_only = Selection.parse(config, ["model=vae_bgm", "scenario=low_data,pretrain", "fold=0"]).plan(ctx)
+    assert [(u.params["model"], u.params["scenario"]) for u in vae_only] == [("vae_bgm", "low_data"),
+                                                                             ("vae_bgm", "pretrain")]
+    ctgan_pre = Selection.parse(config, ["model=ctgan", "scenario=pretrain", "fold=0"]).plan(ctx)
+    assert [(u.params["model"], u.params["scenario"]) for u in ctgan_pre] == [("ctgan", "low_data"), ("ctgan", "pretrain")]
+    two = load_config_text(tmp_path / "m2.toml", MLDA.replace("student_params", 'students = ["mlp", "autogluon_nn"]\nstudent_params'))
+    two_ctx = RunContext(config=two, data_dir=str(data_dir))
+    assert {u.params["student"] for u in Selection.parse(two, []).plan(two_ctx) if u.kind == "student"} == {
+        "mlp", "autogluon_nn"}
+    students = Selection.parse(two, ["model=autogluon_nn", "scenario=mlda"]).plan(two_ctx)
+    assert {u.params["student"] for u in students if u.kind == "student"} == {"autogluon_nn"}
+    assert {u.kind for u in students} == {"teacher", "student"}
+    with pytest.raises(TabaugError, match="model 'tvae' is not in the config"):
+        Selection.parse(config, ["model=tvae"])
 
 
 def test_discriminator_sees_categoricals_one_hot_or_as_codes(data_dir):

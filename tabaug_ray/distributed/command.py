@@ -19,7 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     run = subparsers.add_parser("run", help="run an experiment (resumes: finished units are skipped)")
     _common(run)
     run.add_argument("--only", action="append", default=[], metavar="FIELD=V1,V2",
-                     help="run a slice of the grid (dataset, fold, run or scenario; repeatable), e.g. --only fold=0 "
+                     help="run a slice of the grid (dataset, fold, run, scenario or model; repeatable), e.g. --only fold=0 "
                           "--only run=0,1: same keys and results directory as the whole experiment")
     run.add_argument("--reuse", action="append", default=[], metavar="DIR",
                      help="copy in the units another run directory finished with the same keys (e.g. the "

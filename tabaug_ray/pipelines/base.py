@@ -207,12 +207,14 @@ class Timer:
 RunFn = Callable[[Unit, RunContext, Mapping[str, Any]], UnitResult]
 
 
-SELECT_KEYS = ("dataset", "fold", "run", "scenario")
+SELECT_KEYS = ("dataset", "fold", "run", "scenario", "model")
 
 
 def _field(unit: Unit, name: str) -> Any:
     if name == "scenario":
         return unit.params.get("scenario", unit.params.get("augmenter"))
+    if name == "model":  # a generator (inductive bias) or a student (MLDA; producers have none)
+        return unit.params.get("model", unit.params.get("student"))
     return getattr(unit, name)
 
 
@@ -225,8 +227,8 @@ class Selection:
     Args:
         kind: the experiment kind whose pipeline is sliced.
         only: allowed values per grid field ("dataset", "fold", "run", "scenario": an inductive-bias
-            scenario or an MLDA augmenter); a missing field allows all. Producers of kept units are
-            kept whatever their field values.
+            scenario or an MLDA augmenter, "model": a generator or an MLDA student); a missing field
+            allows all. Producers of kept units are kept whatever their field values.
     """
 
     kind: str
@@ -234,11 +236,13 @@ class Selection:
 
     @classmethod
     def parse(cls, config: ExperimentConfig, items: list[str]) -> "Selection":
-        """From `--only FIELD=V1,V2` items, checked against the config's datasets, folds, runs and
-        scenarios (augmenters)."""
-        scenarios = config.inductive_bias.scenarios if config.experiment.kind == "inductive_bias" else config.mlda.augmenters
+        """From `--only FIELD=V1,V2` items, checked against the config's datasets, folds, runs,
+        scenarios (augmenters) and models (students)."""
+        bias = config.experiment.kind == "inductive_bias"
+        scenarios = config.inductive_bias.scenarios if bias else config.mlda.augmenters
+        models = config.inductive_bias.models if bias else config.mlda.students
         allowed = {"dataset": [d.name for d in config.datasets], "fold": list(range(config.experiment.folds)),
-                   "run": list(range(config.experiment.runs)), "scenario": list(scenarios)}
+                   "run": list(range(config.experiment.runs)), "scenario": list(scenarios), "model": list(models)}
         only: dict[str, tuple] = {}
         for item in items:
             name, sep, values = item.partition("=")
