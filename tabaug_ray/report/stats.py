@@ -236,7 +236,8 @@ def teacher_split(tsp: pd.DataFrame) -> pd.DataFrame:
     Per model and method, over cells (dataset x training size, means over folds and runs; see
     `teacher_cells`): the number of cells, in how many the teacher alone beats the student trained
     without augmentation (teacher_advantage > 0), the mean relative gain there and in the others,
-    and Spearman's rho (scipy) between the teacher's advantage and the gain ("n/a" below 3 cells).
+    and Spearman's rho (scipy) between the teacher's advantage and the gain (NaN below 3 cells or
+    without spread; rendered "–").
 
     Args:
         tsp: output of `aggregate.teacher_student_pairs`.
