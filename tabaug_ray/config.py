@@ -175,6 +175,9 @@ class MLDASection(Section):
     student_params: dict[Literal["mlp", "autogluon_nn"], dict[str, Any]] = Field(default_factory=dict)
     augmenter_params: dict[Literal["cmixup", "ada"], dict[str, Any]] = Field(default_factory=dict)
     categorical_mode: Literal["resample", "keep"] = "resample"
+    # "noise": binary (0/1) features get Gaussian noise like every numeric feature (the paper);
+    # "discrete": the noise / MLDA samplers treat them like categoricals (`categorical_mode`)
+    binary_features: Literal["noise", "discrete"] = "noise"
     val_fraction: float = Field(0.2, gt=0, lt=1)
 
     @field_validator("train_sizes", "etas")
@@ -239,6 +242,7 @@ class ExperimentConfig(Section):
 LATER_OPTIONS: tuple[tuple[str, str, Any], ...] = (
     ("datasets", "cuts", {}),
     ("evaluation", "discriminator_inputs", "one_hot"),
+    ("mlda", "binary_features", "noise"),
 )
 
 

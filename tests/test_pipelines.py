@@ -235,3 +235,39 @@ def test_discriminator_sees_categoricals_one_hot_or_as_codes(data_dir):
         js[inputs] = [r["value"] for r in records if r["metric"] == "js"]
         assert len(js[inputs]) == 2 and all(np.isfinite(js[inputs]))
     assert js["one_hot"] != js["codes"]
+
+
+def test_binary_features_discrete_keeps_binary_columns_binary_in_noise_and_mlda(tmp_path, data_dir):
+    """`[mlda] binary_features = "discrete"`: the Gaussian-noise samplers (noise, mlda) treat 0/1 features
+    like categoricals, so no synthetic row has an off-domain value there (energy_efficiency's overall
+    height is 0/1); only those units get new keys, the default keeps every stored key."""
+    from tabaug_ray.augment.mlda import GaussianNoiseSampler
+    from tabaug_ray.pipelines.base import Selection
+
+    text = MLDA.replace('name = "diabetes"', 'name = "energy_efficiency"').replace('["2x"]', '["2x"]\nbinary_features = "discrete"')
+    discrete = load_config_text(tmp_path / "d.toml", text)
+    default = load_config_text(tmp_path / "n.toml", text.replace('binary_features = "discrete"', 'binary_features = "noise"'))
+    assert default.hash == load_config_text(tmp_path / "a.toml", text.replace('binary_features = "discrete"\n', "")).hash
+    ctx = RunContext(config=discrete, data_dir=str(data_dir))
+    g = mlda_pipeline._prepare(ctx, "energy_efficiency", 0, 0, 200)
+    assert len(g.binary) == 1 and set(np.unique(g.x_fit[:, g.binary[0]])) == {0.0, 1.0}
+    for augmenter, mode, stays_binary in (("noise", "discrete", True), ("mlda", "discrete", True),
+                                          ("noise", "noise", False)):
+        cats = mlda_pipeline.sampler_categorical(g, augmenter, mode)
+        rows = GaussianNoiseSampler(eta=0.05).fit(g.x_fit, categorical=cats).sample(2000, seed=0)
+        assert set(np.unique(rows[:, g.binary[0]])) <= {0.0, 1.0} if stays_binary else len(np.unique(rows[:, g.binary[0]])) > 2
+    assert mlda_pipeline.sampler_categorical(g, "cmixup", "discrete") == g.categorical
+    keys = {}
+    for name, config in (("discrete", discrete), ("default", default)):
+        units = Selection.parse(config, []).plan(RunContext(config=config, data_dir=str(data_dir)))
+        keys[name] = {(u.fold, u.params.get("augmenter"), u.params.get("eta")): u.key for u in units if u.kind == "student"}
+    changed = {k[1] for k in keys["default"] if keys["default"][k] != keys["discrete"][k]}
+    assert changed == {"noise", "mlda"}
+    # a dataset without binary features keeps every key (nothing it computes changes)
+    plain = load_config_text(tmp_path / "c.toml", text.replace('"energy_efficiency"', '"concrete_compressive_strength"'))
+    assert not mlda_pipeline._prepare(RunContext(config=plain, data_dir=str(data_dir)),
+                                      "concrete_compressive_strength", 0, 0, 200).binary
+    stored = load_config_text(tmp_path / "s.toml", text.replace('"energy_efficiency"', '"concrete_compressive_strength"')
+                              .replace('binary_features = "discrete"\n', ""))
+    plan = {u.key for u in Selection.parse(plain, []).plan(RunContext(config=plain, data_dir=str(data_dir)))}
+    assert plan == {u.key for u in Selection.parse(stored, []).plan(RunContext(config=stored, data_dir=str(data_dir)))}

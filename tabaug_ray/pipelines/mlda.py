@@ -70,6 +70,8 @@ def _group(ctx: RunContext, dataset, name: str, fold: int, run: int, size: int) 
     common = dict(test_rows=mlda.max_test_rows, val_fraction=mlda.val_fraction, size=size, **where)
     units: list[Unit] = []
     teachers: dict[str, Unit] = {}
+    schema = ctx.data(name).schema
+    binary = any(c.kind == "bernoulli" and c.name != schema.target for c in schema.columns)
     for teacher in mlda.teachers:
         teachers[teacher] = Unit(
             key=make_key(config, (), dataset, step="teacher", teacher=teacher,
@@ -91,7 +93,10 @@ def _group(ctx: RunContext, dataset, name: str, fold: int, run: int, size: int) 
                 for student in mlda.students:
                     params = {"train_size": size, "augmenter": augmenter, "teacher": teacher, "eta": eta,
                               "volume": volume, "student": student}
-                    key = make_key(config, (), dataset, step="student", deps=deps, **params, **common,
+                    # a later option: in the key only when it changes what the unit computes
+                    later = ({"binary_features": mlda.binary_features}
+                             if mlda.binary_features != "noise" and augmenter in USES_ETA and binary else {})
+                    key = make_key(config, (), dataset, step="student", deps=deps, **params, **common, **later,
                                    categorical_mode=mlda.categorical_mode,
                                    student_params=mlda.student_params.get(student, {}),
                                    augmenter_params=mlda.augmenter_params.get(augmenter, {}))
@@ -117,6 +122,7 @@ class Group(NamedTuple):
     y_test: np.ndarray
     categorical: tuple[int, ...]
     feature_schema: Any
+    binary: tuple[int, ...] = ()
 
 
 def _prepare(ctx: RunContext, name: str, fold: int, run: int, size: int) -> Group:
@@ -145,7 +151,16 @@ def _prepare_cached(ctx: RunContext, name: str, fold: int, run: int, size: int):
     x_test = transform.transform(frame.iloc[test]).astype(np.float64)
     y_test = frame[schema.target].to_numpy(dtype=np.float64)[test]
     categorical = tuple(i for i, c in enumerate(features) if c.kind == "categorical")
-    return Group(x[fit], y[fit], x[val], y[val], x_test, y_test, categorical, feature_schema)
+    binary = tuple(i for i, c in enumerate(features) if c.kind == "bernoulli")
+    return Group(x[fit], y[fit], x[val], y[val], x_test, y_test, categorical, feature_schema, binary)
+
+
+def sampler_categorical(g: Group, augmenter: str, binary_features: str) -> tuple[int, ...]:
+    """The columns the augmenter treats as categorical: the group's categoricals, plus its binary
+    features for the Gaussian-noise samplers (noise, mlda) when `binary_features = "discrete"`."""
+    if binary_features == "discrete" and augmenter in USES_ETA:
+        return tuple(sorted((*g.categorical, *g.binary)))
+    return g.categorical
 
 
 def run(unit: Unit, ctx: RunContext, deps: Mapping[str, Any]) -> UnitResult:
@@ -216,7 +231,7 @@ def _run_student(unit: Unit, ctx: RunContext, deps: Mapping[str, Any]) -> UnitRe
     seed = unit_seed(config, unit, size, "student")  # shared by every augmenter of the group: paired runs
     with Timer() as timer:
         augmenter = _augmenter(config, unit, deps)
-        augmenter.fit(g.x_fit, g.y_fit, categorical=g.categorical)
+        augmenter.fit(g.x_fit, g.y_fit, categorical=sampler_categorical(g, name, config.mlda.binary_features))
         n_new = resolve_volume(p["volume"], len(g.y_fit)) if p["volume"] is not None else 0
         x_new, y_new = augmenter.augment(n_new, seed=seed)
         student = make_student(p["student"], seed=seed, **config.mlda.student_params.get(p["student"], {}))
