@@ -70,8 +70,7 @@ def _group(ctx: RunContext, dataset, name: str, fold: int, run: int, size: int) 
     common = dict(test_rows=mlda.max_test_rows, val_fraction=mlda.val_fraction, size=size, **where)
     units: list[Unit] = []
     teachers: dict[str, Unit] = {}
-    schema = ctx.data(name).schema
-    binary = any(c.kind == "bernoulli" and c.name != schema.target for c in schema.columns)
+    binary = bool(_kind_indices(_features(ctx.data(name).schema), "bernoulli"))
     for teacher in mlda.teachers:
         teachers[teacher] = Unit(
             key=make_key(config, (), dataset, step="teacher", teacher=teacher,
@@ -95,7 +94,7 @@ def _group(ctx: RunContext, dataset, name: str, fold: int, run: int, size: int) 
                               "volume": volume, "student": student}
                     # a later option: in the key only when it changes what the unit computes
                     later = ({"binary_features": mlda.binary_features}
-                             if mlda.binary_features != "noise" and augmenter in USES_ETA and binary else {})
+                             if binary and _binary_as_categorical(mlda.binary_features, augmenter) else {})
                     key = make_key(config, (), dataset, step="student", deps=deps, **params, **common, **later,
                                    categorical_mode=mlda.categorical_mode,
                                    student_params=mlda.student_params.get(student, {}),
@@ -135,7 +134,7 @@ def _prepare_cached(ctx: RunContext, name: str, fold: int, run: int, size: int):
     data = ctx.data(name)
     config = ctx.config
     frame, schema = data.dataset.frame, data.schema
-    features = [c for c in schema.columns if c.name != schema.target]
+    features = _features(schema)
     split = make_split(len(frame), fold=fold, n_folds=config.experiment.folds, run=run,
                        seed=config.experiment.seed, n=size, codes=data.category_codes)
     test = split.test
@@ -150,15 +149,28 @@ def _prepare_cached(ctx: RunContext, name: str, fold: int, run: int, size: int):
                                                                                        name, fold, run, "val"))
     x_test = transform.transform(frame.iloc[test]).astype(np.float64)
     y_test = frame[schema.target].to_numpy(dtype=np.float64)[test]
-    categorical = tuple(i for i, c in enumerate(features) if c.kind == "categorical")
-    binary = tuple(i for i, c in enumerate(features) if c.kind == "bernoulli")
-    return Group(x[fit], y[fit], x[val], y[val], x_test, y_test, categorical, feature_schema, binary)
+    return Group(x[fit], y[fit], x[val], y[val], x_test, y_test, _kind_indices(features, "categorical"),
+                 feature_schema, _kind_indices(features, "bernoulli"))
+
+
+def _features(schema) -> list:
+    """The schema's feature columns (all but the target), in order."""
+    return [c for c in schema.columns if c.name != schema.target]
+
+
+def _kind_indices(features: list, kind: str) -> tuple[int, ...]:
+    return tuple(i for i, c in enumerate(features) if c.kind == kind)
+
+
+def _binary_as_categorical(binary_features: str, augmenter: str) -> bool:
+    """Whether `augmenter`'s sampler treats binary features like categoricals (`binary_features`)."""
+    return binary_features == "discrete" and augmenter in USES_ETA
 
 
 def sampler_categorical(g: Group, augmenter: str, binary_features: str) -> tuple[int, ...]:
     """The columns the augmenter treats as categorical: the group's categoricals, plus its binary
     features for the Gaussian-noise samplers (noise, mlda) when `binary_features = "discrete"`."""
-    if binary_features == "discrete" and augmenter in USES_ETA:
+    if _binary_as_categorical(binary_features, augmenter):
         return tuple(sorted((*g.categorical, *g.binary)))
     return g.categorical
 

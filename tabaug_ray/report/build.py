@@ -43,6 +43,7 @@ class Report:
     config_text: str | None = None
     sweep_trials: pd.DataFrame | None = None
     sweep_best: dict | None = None
+    pairs: pd.DataFrame | None = None
     teacher_pairs: pd.DataFrame | None = None
     teacher_split: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
@@ -134,8 +135,8 @@ def build_report(
         tests = [wilcoxon_vs_baseline(df, m, baseline, directions=directions, alpha=alpha) for m in metrics]
         tests = [t for t in tests if len(t)]
         report.wilcoxon = pd.concat(tests, ignore_index=True) if tests else None
-        pairs = agg.paired_values(df, metrics[0], baseline, directions=directions)
-        report.teacher_pairs = agg.teacher_student_pairs(df, pairs, metrics[0], baseline=baseline,
+        report.pairs = agg.paired_values(df, metrics[0], baseline, directions=directions)
+        report.teacher_pairs = agg.teacher_student_pairs(df, report.pairs, metrics[0], baseline=baseline,
                                                          directions=directions)
         if len(report.teacher_pairs):
             report.teacher_split = teacher_split(report.teacher_pairs)
@@ -194,9 +195,8 @@ def make_plots(df: pd.DataFrame, report: Report) -> list[P.Plot]:
             f"{metric}_by_scenario", f"{metric} by scenario",
             "Mean over folds and runs per dataset; error bars are one standard deviation.")
     if baseline is not None:
-        pairs = agg.paired_values(df, primary, baseline, directions=directions)
-        for setting in P.setting_axes(pairs):
-            add(P.plot_gain_vs_setting(pairs, setting, primary, baseline), f"gain_vs_{setting}",
+        for setting in P.setting_axes(report.pairs):
+            add(P.plot_gain_vs_setting(report.pairs, setting, primary, baseline), f"gain_vs_{setting}",
                 f"Improvement over {baseline} against {setting}",
                 f"Relative {primary} improvement of each method over {baseline} on matched units.")
         add(P.plot_teacher_vs_gain(report.teacher_pairs, primary), "teacher_vs_gain", "Teacher strength against student gain",
