@@ -431,10 +431,17 @@ def test_teacher_strength_is_set_against_student_gain(mlda_dir, mlda_report):
         assert row["gain_otherwise"] == pytest.approx(g.loc[~better, "rel_gain"].mean()) and row["gain_otherwise"] < 0
         rho, p = stats.spearmanr(g["teacher_advantage"], g["rel_gain"])
         assert row["spearman_rho"] == pytest.approx(rho) and row["spearman_p"] == pytest.approx(p)
+    # ... and each matched (dataset, fold, run) pair, so one fold's failed teacher cannot hide the others
+    for method, g in tsp.groupby("method"):
+        row, there = split.loc[method], g.loc[g["teacher_advantage"] > 0, "rel_gain"]
+        assert row["pairs"] == len(g) == 8 * len(tsp[["fold", "run"]].drop_duplicates()) and row["pairs_teacher_better"] == len(there) > 0
+        assert row["pairs_improved_there"] == (there > 0).sum() and row["median_gain_there"] == pytest.approx(there.median())
     text = render_markdown(mlda_report)
     assert "### Gain by teacher strength: rmse" in text
     first = split.iloc[0]
     assert f"| mlp | {split.index[0]} | 8 | 4 | {100 * first['gain_teacher_better']:+.1f}% |" in text
+    assert (f"| {first['pairs']} | {first['pairs_teacher_better']} | {first['pairs_improved_there']} | "
+            f"{100 * first['median_gain_there']:+.1f}% |") in text
 
 
 # ------------------------------------------------------------------------------------ rendering

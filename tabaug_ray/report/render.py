@@ -252,12 +252,16 @@ def teacher_split_table(report: Report) -> Table | None:
         "gain elsewhere": t["gain_otherwise"].map(pct),
         "Spearman rho": t["spearman_rho"].map(lambda x: "–" if pd.isna(x) else f"{x:.2f}"),
         "p": t["spearman_p"].map(format_p),
+        "pairs": t["pairs"].astype(str), "teacher better (pairs)": t["pairs_teacher_better"].astype(str),
+        "improved there": t["pairs_improved_there"].astype(str), "median gain there": t["median_gain_there"].map(pct),
     })
     return Table(
         title=f"Gain by teacher strength: {report.primary}", frame=frame,
         note="cells = dataset (x training size), means over folds x runs; 'teacher better' = cells where the "
              f"teacher alone beats the student trained with {report.baseline}; gains are mean relative gains "
-             "over those cells (positive = better); Spearman rho between the teacher's advantage and the gain",
+             "over those cells (positive = better); Spearman rho between the teacher's advantage and the gain; "
+             "the last four columns split the matched (dataset, fold, run) pairs instead of cells: how many "
+             "pairs the teacher beats the student in, in how many of those the method improves, their median gain",
     )
 
 

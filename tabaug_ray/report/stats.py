@@ -226,7 +226,7 @@ def friedman_nemenyi(
 
 TEACHER_SPLIT_COLUMNS = (
     "model", "method", "cells", "teacher_better", "gain_teacher_better", "gain_otherwise", "spearman_rho",
-    "spearman_p",
+    "spearman_p", "pairs", "pairs_teacher_better", "pairs_improved_there", "median_gain_there",
 )
 
 
@@ -237,7 +237,10 @@ def teacher_split(tsp: pd.DataFrame) -> pd.DataFrame:
     `teacher_cells`): the number of cells, in how many the teacher alone beats the student trained
     without augmentation (teacher_advantage > 0), the mean relative gain there and in the others,
     and Spearman's rho (scipy) between the teacher's advantage and the gain (NaN below 3 cells or
-    without spread; rendered "–").
+    without spread; rendered "–"). The same split per matched unit (dataset x fold x run), where a
+    teacher that fails on one fold does not hide the others: the number of pairs, in how many the
+    teacher beats the un-augmented student, in how many of those the augmented student improves,
+    and their median relative gain.
 
     Args:
         tsp: output of `aggregate.teacher_student_pairs`.
@@ -247,9 +250,13 @@ def teacher_split(tsp: pd.DataFrame) -> pd.DataFrame:
     if not len(tsp):
         return pd.DataFrame(columns=TEACHER_SPLIT_COLUMNS)
     cells = teacher_cells(tsp)
+    units = tsp[np.isfinite(tsp["teacher_advantage"]) & np.isfinite(tsp["rel_gain"])]
+    units = {key: g for key, g in units.groupby(["model", "method"], sort=False)}
     rows = []
     for (model, method), g in cells.groupby(["model", "method"], sort=False):
         better = g["teacher_advantage"] > 0
+        u = units[(model, method)]
+        there = u.loc[u["teacher_advantage"] > 0, "rel_gain"]
         rho, p = np.nan, np.nan
         if len(g) >= 3 and g["teacher_advantage"].nunique() > 1 and g["rel_gain"].nunique() > 1:
             rho, p = spearmanr(g["teacher_advantage"], g["rel_gain"])
@@ -258,6 +265,8 @@ def teacher_split(tsp: pd.DataFrame) -> pd.DataFrame:
             "gain_teacher_better": g.loc[better, "rel_gain"].mean() if better.any() else np.nan,
             "gain_otherwise": g.loc[~better, "rel_gain"].mean() if (~better).any() else np.nan,
             "spearman_rho": float(rho), "spearman_p": float(p),
+            "pairs": len(u), "pairs_teacher_better": len(there), "pairs_improved_there": int((there > 0).sum()),
+            "median_gain_there": there.median() if len(there) else np.nan,
         })
     out = pd.DataFrame(rows, columns=TEACHER_SPLIT_COLUMNS)
     rank = {m: i for i, m in enumerate(ordered(out["model"].unique(), MODEL_ORDER))}
