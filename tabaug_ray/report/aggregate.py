@@ -442,10 +442,15 @@ def teacher_student_pairs(
     return out.reset_index(drop=True)
 
 
+def finite_teacher_pairs(tsp: pd.DataFrame) -> pd.DataFrame:
+    """The `teacher_student_pairs` rows whose teacher_advantage and rel_gain are both finite."""
+    return tsp[np.isfinite(tsp["teacher_advantage"]) & np.isfinite(tsp["rel_gain"])]
+
+
 def teacher_cells(tsp: pd.DataFrame) -> pd.DataFrame:
     """`teacher_student_pairs` averaged over folds and runs: one row per cell (dataset, training size,
     ...) x method x model with the mean teacher_advantage and rel_gain (finite pairs only)."""
-    data = tsp[np.isfinite(tsp["teacher_advantage"]) & np.isfinite(tsp["rel_gain"])]
+    data = finite_teacher_pairs(tsp)
     cell = [c for c in ("dataset", "train_size", "m", "l", "experiment") if c in data.columns]
     return data.groupby([*cell, "method", "model"], dropna=False, sort=False)[
         ["teacher_advantage", "rel_gain"]].mean().reset_index()

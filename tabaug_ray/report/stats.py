@@ -19,6 +19,7 @@ from tabaug_ray.report.aggregate import (
     SCENARIO_ORDER,
     add_method_labels,
     collapse,
+    finite_teacher_pairs,
     is_teacher,
     method_table,
     metric_direction,
@@ -250,12 +251,11 @@ def teacher_split(tsp: pd.DataFrame) -> pd.DataFrame:
     if not len(tsp):
         return pd.DataFrame(columns=TEACHER_SPLIT_COLUMNS)
     cells = teacher_cells(tsp)
-    units = tsp[np.isfinite(tsp["teacher_advantage"]) & np.isfinite(tsp["rel_gain"])]
-    units = {key: g for key, g in units.groupby(["model", "method"], sort=False)}
+    by_unit = dict(list(finite_teacher_pairs(tsp).groupby(["model", "method"], sort=False)))
     rows = []
     for (model, method), g in cells.groupby(["model", "method"], sort=False):
         better = g["teacher_advantage"] > 0
-        u = units[(model, method)]
+        u = by_unit[(model, method)]
         there = u.loc[u["teacher_advantage"] > 0, "rel_gain"]
         rho, p = np.nan, np.nan
         if len(g) >= 3 and g["teacher_advantage"].nunique() > 1 and g["rel_gain"].nunique() > 1:
