@@ -85,6 +85,9 @@ def _group(ctx: RunContext, dataset, name: str, fold: int, run: int, size: int) 
                    num_cpus=config.execution.cpus_per_unit, **where)
         units.append(vae)
     for augmenter in mlda.augmenters:
+        # a later option: in the key only when it changes what the unit computes
+        later = ({"binary_features": mlda.binary_features}
+                 if binary and _binary_as_categorical(mlda.binary_features, augmenter) else {})
         for teacher in mlda.teachers if augmenter in USES_TEACHER else (None,):
             deps = (teachers[teacher].key,) if teacher else ()
             deps += (vae.key,) if augmenter == "mlda_vae" else ()
@@ -92,9 +95,6 @@ def _group(ctx: RunContext, dataset, name: str, fold: int, run: int, size: int) 
                 for student in mlda.students:
                     params = {"train_size": size, "augmenter": augmenter, "teacher": teacher, "eta": eta,
                               "volume": volume, "student": student}
-                    # a later option: in the key only when it changes what the unit computes
-                    later = ({"binary_features": mlda.binary_features}
-                             if binary and _binary_as_categorical(mlda.binary_features, augmenter) else {})
                     key = make_key(config, (), dataset, step="student", deps=deps, **params, **common, **later,
                                    categorical_mode=mlda.categorical_mode,
                                    student_params=mlda.student_params.get(student, {}),
@@ -121,7 +121,7 @@ class Group(NamedTuple):
     y_test: np.ndarray
     categorical: tuple[int, ...]
     feature_schema: Any
-    binary: tuple[int, ...] = ()
+    binary: tuple[int, ...]
 
 
 def _prepare(ctx: RunContext, name: str, fold: int, run: int, size: int) -> Group:
