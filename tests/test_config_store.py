@@ -43,11 +43,14 @@ def test_config_is_validated_frozen_and_hashed(tmp_path):
     # options added after results were stored hash like their absence at their defaults (stored
     # results directories keep their keys) and change the hash otherwise
     later = GOOD.replace('name = "breast_cancer"', 'name = "breast_cancer"\ncuts = {}')
-    later += '[evaluation]\ndiscriminator_inputs = "one_hot"\n'
+    later += '[evaluation]\ndiscriminator_inputs = "one_hot"\njudge = { lr = 3e-3, patience_steps = 100 }\n'
     assert load_config(write(tmp_path, later, "g.toml")).hash == cfg.hash
     codes = load_config(write(tmp_path, GOOD + '[evaluation]\ndiscriminator_inputs = "codes"\n', "h.toml"))
     assert codes.results_hash != cfg.results_hash
     assert codes.section_hash("evaluation") != cfg.section_hash("evaluation")
+    judge = load_config(write(tmp_path, GOOD + '[evaluation]\njudge = { lr = 1e-3 }\n', "i.toml"))
+    assert judge.evaluation.judge.lr == 1e-3 and judge.evaluation.judge.patience_steps == 100
+    assert judge.section_hash("evaluation") != cfg.section_hash("evaluation")
 
 
 @pytest.mark.parametrize("text, message", [

@@ -79,6 +79,14 @@ def test_same_distribution_vs_shuffled_columns(files, capsys):
     assert set(table.m) == {1500} and set(table.l) == {500}
 
 
+def test_judge_flags_train_the_discriminator_longer(files, capsys):
+    """--judge-*: a discriminator stopped after one epoch barely tells shuffled columns from real ones;
+    the default judge does."""
+    short = _run_json(capsys, files["a"], files["shuffled"], *SMALL, "--judge-max-epochs", "1", "--judge-lr", "1e-4")
+    default = _run_json(capsys, files["a"], files["shuffled"], *SMALL)
+    assert default["js"] > short["js"] + 0.1, (short["js"], default["js"])
+
+
 def test_human_readable_output(files, capsys):
     assert main(["evaluate", str(files["a"]), str(files["b"]), "--preset", "realistic", "--repeats", "2",
                  "--threads", "1"]) == 0
@@ -95,6 +103,7 @@ def test_human_readable_output(files, capsys):
         ("b", [], r"has 3000 rows but M \+ 2L = 7500 \+ 2·1000 = 9500 are needed"),
         ("b", ["--m", "100", "--l", "50", "--target", "salary"], r"--target 'salary' is not a column"),
         ("nope", [], r"nope.csv: no such file"),
+        ("b", ["--judge-patience-steps", "0"], r"--judge-patience-steps, --judge-max-epochs >= 1, got 0.003, 0, 1000"),
     ],
 )
 def test_errors_exit_2_with_one_line(files, capsys, case, extra, message):

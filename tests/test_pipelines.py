@@ -237,6 +237,26 @@ def test_discriminator_sees_categoricals_one_hot_or_as_codes(data_dir):
     assert js["one_hot"] != js["codes"]
 
 
+def test_judge_training_settings_reach_the_divergence_estimator(data_dir):
+    """`evaluation.judge`: on Letter rows whose columns were shuffled apart (marginals right, dependencies
+    gone) a discriminator trained for one epoch reads a lower JS than one trained until it stops."""
+    from tabaug_ray.pipelines.evaluation import evaluate, unit_data
+
+    js = {}
+    for name, judge in (("one epoch", {"max_epochs": 1}), ("long", {"lr": 1e-3, "patience_steps": 1000, "max_epochs": 60})):
+        config = parse_config({
+            "experiment": {"name": "letter", "kind": "inductive_bias", "folds": 5},
+            "datasets": [{"name": "letter"}],
+            "evaluation": {"presets": ["reliable"], "repeats": 1, "utility": False, "judge": judge},
+        })
+        data = unit_data(RunContext(config=config, data_dir=str(data_dir)).data("letter"), config, fold=0, run=0, n=300)
+        rng = np.random.default_rng(0)
+        synthetic = np.stack([rng.permutation(col) for col in data.eval_pool.T], axis=1)
+        records = evaluate(synthetic, data, config, seed=0, n_threads=1, with_real_reference=False)
+        [js[name]] = [r["value"] for r in records if r["metric"] == "js"]
+    assert js["long"] > js["one epoch"] + 0.3, js
+
+
 def test_binary_features_discrete_keeps_binary_columns_binary_in_noise_and_mlda(tmp_path, data_dir):
     """`[mlda] binary_features = "discrete"`: the Gaussian-noise samplers (noise, mlda) treat 0/1 features
     like categoricals, so no synthetic row has an off-domain value there (energy_efficiency's overall

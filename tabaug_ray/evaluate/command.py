@@ -9,7 +9,10 @@ import os
 import sys
 from pathlib import Path
 
+from tabaug_ray.config import JudgeSection
 from tabaug_ray.errors import TabaugError
+
+JUDGE = JudgeSection()  # the defaults of an experiment's `[evaluation] judge`
 
 DESCRIPTION = """\
 Compare a real and a synthetic table (CSV, CSV.GZ or Parquet; same columns): classifier-based
@@ -38,6 +41,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--test-fraction", type=float, default=0.3,
                    help="share of real rows held out to test utility models (default 0.3)")
     p.add_argument("--threads", type=int, help="torch threads (default: the CPUs available)")
+    p.add_argument("--judge-lr", type=float, default=JUDGE.lr,
+                   help=f"discriminator's Adam learning rate (default {JUDGE.lr:g})")
+    p.add_argument("--judge-patience-steps", type=int, default=JUDGE.patience_steps,
+                   help=f"optimiser steps without a better validation BCE before it stops (default "
+                        f"{JUDGE.patience_steps}; 3000 with --judge-lr 1e-3 reads subtle differences higher, ~10x slower)")
+    p.add_argument("--judge-max-epochs", type=int, default=JUDGE.max_epochs,
+                   help=f"upper bound on its epochs (default {JUDGE.max_epochs})")
     p.add_argument("--records", type=Path, help="also write the long results table here (.csv or .parquet)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(func=run)
@@ -67,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
         raise TabaugError(f"--m, --l and --repeats must be >= 1, got m={m}, l={l}, repeats={args.repeats}")
     if args.threads is not None and args.threads < 1:
         raise TabaugError(f"--threads must be >= 1, got {args.threads}")
+    if not args.judge_lr > 0 or args.judge_patience_steps < 1 or args.judge_max_epochs < 1:
+        raise TabaugError(f"--judge-lr must be > 0 and --judge-patience-steps, --judge-max-epochs >= 1, got "
+                          f"{args.judge_lr}, {args.judge_patience_steps}, {args.judge_max_epochs}")
     real = read_table(args.real)
     syn = read_table(args.synthetic)
     names = (f"REAL {args.real.name}", f"SYNTHETIC {args.synthetic.name}")
@@ -86,7 +99,9 @@ def run(args: argparse.Namespace) -> int:
         raise TabaugError(f"--target {args.target!r} is not a column of {names[0]}")
 
     encoded = encode_pair(real, syn, categorical=categorical, names=names)
-    estimator = DivergenceEstimator(m=m, l=l, repeats=args.repeats, seed=args.seed, n_threads=args.threads)
+    estimator = DivergenceEstimator(m=m, l=l, repeats=args.repeats, seed=args.seed, n_threads=args.threads,
+                                    lr=args.judge_lr, patience_steps=args.judge_patience_steps,
+                                    max_epochs=args.judge_max_epochs)
     div = estimator.estimate(encoded.real, encoded.synthetic)
     marg = marginal_distances(real, syn, categorical=categorical)
 

@@ -64,7 +64,8 @@ def evaluate(synthetic: np.ndarray, data: UnitData, config: ExperimentConfig, *,
     for preset, m, l in evaluation.sizes:
         real = discriminator_inputs(data.eval_pool[: m + 2 * l], columns, categorical=evaluation.discriminator_inputs)
         syn = discriminator_inputs(synthetic[: m + 2 * l], columns, categorical=evaluation.discriminator_inputs)
-        estimator = DivergenceEstimator(m=m, l=l, repeats=evaluation.repeats, seed=seed, n_threads=n_threads)
+        estimator = DivergenceEstimator(m=m, l=l, repeats=evaluation.repeats, seed=seed, n_threads=n_threads,
+                                        **evaluation.judge.model_dump())
         result = estimator.estimate(real, syn)
         marginals = marginal_distances_model_space(data.eval_pool[: m + 2 * l], synthetic[: m + 2 * l], columns)
         records += [dict(r, preset=preset) for r in evaluation_records(m=m, l=l, divergence=result,
