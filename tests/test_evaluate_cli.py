@@ -103,7 +103,7 @@ def test_human_readable_output(files, capsys):
         ("b", [], r"has 3000 rows but M \+ 2L = 7500 \+ 2·1000 = 9500 are needed"),
         ("b", ["--m", "100", "--l", "50", "--target", "salary"], r"--target 'salary' is not a column"),
         ("nope", [], r"nope.csv: no such file"),
-        ("b", ["--judge-patience-steps", "0"], r"--judge-patience-steps, --judge-max-epochs >= 1, got 0.003, 0, 1000"),
+        ("b", ["--judge-patience-steps", "0"], r"--judge-\*: field 'patience_steps': Input should be greater than or equal to 1"),
     ],
 )
 def test_errors_exit_2_with_one_line(files, capsys, case, extra, message):

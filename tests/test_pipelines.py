@@ -214,20 +214,27 @@ def test_only_scenario_keeps_the_chosen_scenarios_and_their_producers(tmp_path, 
         Selection.parse(config, ["model=tvae"])
 
 
+def _letter_unit(data_dir, evaluation: dict):
+    """An inductive-bias config on Letter with this `[evaluation]` (no utility) and its fold-0 unit data, N = 300."""
+    from tabaug_ray.pipelines.evaluation import unit_data
+
+    config = parse_config({
+        "experiment": {"name": "letter", "kind": "inductive_bias", "folds": 5},
+        "datasets": [{"name": "letter"}],
+        "evaluation": {"utility": False, **evaluation},
+    })
+    return config, unit_data(RunContext(config=config, data_dir=str(data_dir)).data("letter"), config, fold=0, run=0, n=300)
+
+
 def test_discriminator_sees_categoricals_one_hot_or_as_codes(data_dir):
     """`evaluation.discriminator_inputs` reaches the divergence estimator: on Letter (16 integer features
     with < 50 values, so categorical, plus the 26-class target) the same rows and seeds give other
     estimates when the classifier reads integer codes instead of one-hot columns."""
-    from tabaug_ray.pipelines.evaluation import evaluate, unit_data
+    from tabaug_ray.pipelines.evaluation import evaluate
 
     js = {}
     for inputs in ("one_hot", "codes"):
-        config = parse_config({
-            "experiment": {"name": "letter", "kind": "inductive_bias", "folds": 5},
-            "datasets": [{"name": "letter"}],
-            "evaluation": {"presets": ["realistic"], "repeats": 2, "utility": False, "discriminator_inputs": inputs},
-        })
-        data = unit_data(RunContext(config=config, data_dir=str(data_dir)).data("letter"), config, fold=0, run=0, n=300)
+        config, data = _letter_unit(data_dir, {"presets": ["realistic"], "repeats": 2, "discriminator_inputs": inputs})
         assert sum(c.kind == "categorical" for c in data.schema.columns) == 17
         rng = np.random.default_rng(0)  # columns shuffled apart: the marginals right, the dependencies gone
         synthetic = np.stack([rng.permutation(col) for col in data.train.T], axis=1)
@@ -240,16 +247,11 @@ def test_discriminator_sees_categoricals_one_hot_or_as_codes(data_dir):
 def test_judge_training_settings_reach_the_divergence_estimator(data_dir):
     """`evaluation.judge`: on Letter rows whose columns were shuffled apart (marginals right, dependencies
     gone) a discriminator trained for one epoch reads a lower JS than one trained until it stops."""
-    from tabaug_ray.pipelines.evaluation import evaluate, unit_data
+    from tabaug_ray.pipelines.evaluation import evaluate
 
     js = {}
     for name, judge in (("one epoch", {"max_epochs": 1}), ("long", {"lr": 1e-3, "patience_steps": 1000, "max_epochs": 60})):
-        config = parse_config({
-            "experiment": {"name": "letter", "kind": "inductive_bias", "folds": 5},
-            "datasets": [{"name": "letter"}],
-            "evaluation": {"presets": ["reliable"], "repeats": 1, "utility": False, "judge": judge},
-        })
-        data = unit_data(RunContext(config=config, data_dir=str(data_dir)).data("letter"), config, fold=0, run=0, n=300)
+        config, data = _letter_unit(data_dir, {"presets": ["reliable"], "repeats": 1, "judge": judge})
         rng = np.random.default_rng(0)
         synthetic = np.stack([rng.permutation(col) for col in data.eval_pool.T], axis=1)
         records = evaluate(synthetic, data, config, seed=0, n_threads=1, with_real_reference=False)

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from tabaug_ray.config import JudgeSection
+from tabaug_ray.config import JudgeSection, validate
 from tabaug_ray.errors import TabaugError
 
 JUDGE = JudgeSection()  # the defaults of an experiment's `[evaluation] judge`
@@ -77,9 +77,8 @@ def run(args: argparse.Namespace) -> int:
         raise TabaugError(f"--m, --l and --repeats must be >= 1, got m={m}, l={l}, repeats={args.repeats}")
     if args.threads is not None and args.threads < 1:
         raise TabaugError(f"--threads must be >= 1, got {args.threads}")
-    if not args.judge_lr > 0 or args.judge_patience_steps < 1 or args.judge_max_epochs < 1:
-        raise TabaugError(f"--judge-lr must be > 0 and --judge-patience-steps, --judge-max-epochs >= 1, got "
-                          f"{args.judge_lr}, {args.judge_patience_steps}, {args.judge_max_epochs}")
+    judge = validate(JudgeSection, {"lr": args.judge_lr, "patience_steps": args.judge_patience_steps,
+                                    "max_epochs": args.judge_max_epochs}, source="--judge-*")
     real = read_table(args.real)
     syn = read_table(args.synthetic)
     names = (f"REAL {args.real.name}", f"SYNTHETIC {args.synthetic.name}")
@@ -100,8 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
     encoded = encode_pair(real, syn, categorical=categorical, names=names)
     estimator = DivergenceEstimator(m=m, l=l, repeats=args.repeats, seed=args.seed, n_threads=args.threads,
-                                    lr=args.judge_lr, patience_steps=args.judge_patience_steps,
-                                    max_epochs=args.judge_max_epochs)
+                                    **judge.model_dump())
     div = estimator.estimate(encoded.real, encoded.synthetic)
     marg = marginal_distances(real, syn, categorical=categorical)
 
