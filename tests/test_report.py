@@ -525,6 +525,39 @@ def test_report_renders_without_baseline(tmp_path):
     assert "| pretrain |" in render_markdown(report) and r"\toprule" in render_latex(report)
 
 
+def test_report_names_the_divergence_judge_the_results_ran_with(tmp_path):
+    """JS levels depend on the judge: the report states it from the stored config, defaults included."""
+    from tabaug_ray.config import parse_config
+
+    rows = inductive_bias_rows(with_failed=False, datasets=("adult",), folds=2, runs=1)
+    long_judge = {"experiment": {"name": "ib", "kind": "inductive_bias"}, "datasets": [{"name": "adult"}],
+                  "evaluation": {"discriminator_inputs": "codes",
+                                 "judge": {"lr": 1e-3, "patience_steps": 3000, "max_epochs": 3000}}}
+    default = {"experiment": {"name": "ib", "kind": "inductive_bias"}, "datasets": [{"name": "adult"}]}
+    lines = {}
+    for name, data in (("long", long_judge), ("default", default)):
+        out = write_parts(tmp_path / name, rows)
+        config = parse_config(data)
+        ResultStore(out=out).save_config("", config_hash=config.hash, resolved=config.to_dict())
+        text = render_markdown(build_report(out, with_plots=False))
+        lines[name] = [line for line in text.splitlines() if "Divergence judge" in line]
+    assert lines["long"] == [
+        "- Divergence judge: Adam lr 0.001 on 512-row batches, at most 3000 epochs, stopping 3000 steps after its "
+        "lowest validation BCE; categorical columns as integer codes. JS and KL levels depend on the judge: "
+        "compare them only between reports with one judge."]
+    assert "Adam lr 0.003" in lines["default"][0] and "at most 1000 epochs, stopping 100 steps" in lines["default"][0]
+    assert "as one-hot" in lines["default"][0]
+    # a config stored before these options existed (no judge, no discriminator_inputs) ran with the defaults
+    meta = json.loads((tmp_path / "default" / "config.json").read_text())
+    del meta["config"]["evaluation"]["judge"], meta["config"]["evaluation"]["discriminator_inputs"]
+    (tmp_path / "default" / "config.json").write_text(json.dumps(meta))
+    assert build_report(tmp_path / "default", with_plots=False).judge == lines["default"][0][2:]
+    # MLDA results have no divergences: no judge line
+    mlda = write_parts(tmp_path / "mlda", mlda_rows())
+    (mlda / "config.json").write_text((tmp_path / "long" / "config.json").read_text())
+    assert build_report(mlda, with_plots=False).judge is None
+
+
 # ---------------------------------------------------------------------------------------- errors
 def test_cli_errors_exit_2_with_a_useful_message(ib_dir, tmp_path, capsys):
     assert main(["report", str(tmp_path / "nowhere")]) == 2

@@ -294,7 +294,7 @@ def _intro(report: Report) -> list[str]:
         f"Rows: {report.n_rows}; baseline: {report.baseline or '–'}; metrics for gains, tests and plots: "
         f"{', '.join(report.metrics)} (primary {report.primary})",
     ]
-    return lines + report.notes
+    return lines + ([report.judge] if report.judge else []) + report.notes
 
 
 # -------------------------------------------------------------------------------- markdown
