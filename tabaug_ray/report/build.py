@@ -27,6 +27,7 @@ class Report:
         directions: metric -> "lower" / "higher" used for every metric in the tables.
         summary: tidy summary of all metrics (see `aggregate.summary_table`).
         settings: setting columns shown as row keys; pair_settings: those matched to the baseline.
+        judge: the divergence judge the results ran with, in words (None for results without divergences).
     """
 
     out_dir: Path
