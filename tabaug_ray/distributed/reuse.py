@@ -11,7 +11,6 @@ atomically and nothing already in OUT is replaced.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Sequence
 
@@ -38,7 +37,7 @@ def reuse_units(units: Sequence[Unit], *, sources: Sequence[str | os.PathLike], 
     for source in sources:
         src_store, src_artifacts = ResultStore(out=source), ArtifactStore(out=source)
         src_done = src_store.done_keys()
-        src_config = json.loads(src_store.storage.read_bytes("config.json"))["config"]
+        src_config = src_store.stored_config()
         src_entries = {d["name"]: DatasetEntry.model_validate(d) for d in src_config.get("datasets", [])}
         same = {d.name for d in config.datasets if src_entries.get(d.name) == d}
         for unit in (u for u in units if u.dataset in same):

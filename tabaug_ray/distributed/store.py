@@ -92,6 +92,12 @@ class ResultStore:
         meta = {"hash": config_hash, "config": resolved}
         self.storage.write_bytes(json.dumps(meta, indent=2).encode(), "config.json")
 
+    def stored_config(self) -> dict[str, Any] | None:
+        """The validated config `save_config` kept, as a dict; None where no run saved one."""
+        if not self.storage.exists("config.json"):
+            return None
+        return json.loads(self.storage.read_bytes("config.json"))["config"]
+
     def record_failure(self, unit_key: str, failure: Mapping[str, Any]) -> None:
         self.storage.write_bytes(json.dumps(dict(failure), indent=2, default=str).encode(), "failed",
                                  f"{unit_key}.json")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from tabaug_ray.config import JudgeSection
+from tabaug_ray.config import EvaluationSection, validate
+from tabaug_ray.distributed.store import ResultStore
 from tabaug_ray.errors import TabaugError
 from tabaug_ray.report import aggregate as agg
 from tabaug_ray.report import plots as P
@@ -166,11 +167,10 @@ def _failures(df: pd.DataFrame, out_dir: Path) -> pd.DataFrame:
     return out[first + [c for c in out.columns if c not in first]]
 
 
-def judge_line(evaluation: Mapping) -> str:
-    """The divergence judge of a config's `evaluation` section, in words (JS and KL levels depend on it).
-    A missing `judge` or `discriminator_inputs` means the defaults, which is what such results ran with."""
-    judge = JudgeSection(**evaluation.get("judge", {}))
-    inputs = {"codes": "integer codes"}.get(evaluation.get("discriminator_inputs", "one_hot"), "one-hot")
+def judge_line(evaluation: EvaluationSection) -> str:
+    """The divergence judge of a config's `evaluation` section, in words (JS and KL levels depend on it)."""
+    judge = evaluation.judge
+    inputs = "integer codes" if evaluation.discriminator_inputs == "codes" else "one-hot"
     return (f"Divergence judge: Adam lr {judge.lr:g} on {judge.batch_size}-row batches, at most {judge.max_epochs} "
             f"epochs, stopping {judge.patience_steps} steps after its lowest validation BCE; categorical columns "
             f"as {inputs}. JS and KL levels depend on the judge: compare them only between reports with one judge.")
@@ -180,13 +180,14 @@ def _read_extras(report: Report) -> None:
     config = report.out_dir / "config.toml"
     if config.is_file():
         report.config_text = config.read_text(encoding="utf-8", errors="replace")
-    meta = report.out_dir / "config.json"
-    if "js" in report.directions and meta.is_file():
+    if "js" in report.directions:
+        meta = report.out_dir / "config.json"
         try:
-            evaluation = json.loads(meta.read_text(encoding="utf-8"))["config"]["evaluation"]
-            report.judge = judge_line(evaluation)
-        except (ValueError, KeyError, TypeError) as exc:
-            report.notes.append(f"cannot read the evaluation settings of {meta}: {exc!r}")
+            stored = ResultStore(out=report.out_dir).stored_config()
+            if stored is not None:  # options a stored config predates take their defaults: what it ran with
+                report.judge = judge_line(validate(EvaluationSection, stored.get("evaluation", {}), source=meta))
+        except (ValueError, KeyError, TabaugError) as exc:
+            report.notes.append(f"cannot read the evaluation settings of {meta}: {exc}")
     trials = report.out_dir / "sweep" / "trials.csv"
     if trials.is_file():
         try:
