@@ -2,9 +2,10 @@
 
 Fits a VAE-BGM on one dataset x fold x run of an inductive-bias config (Big data: N = n_big, 3 seeds,
 validation once per epoch; Low data: N = n_low, the config's seeds) and judges each one's 10,000
-synthetic rows on the reliable preset with the fast default judge, a long one (Adam 1e-3, patience
-3,000 steps, at most 3,000 epochs) and, with --reference, a reference-like one (full batch, Adam 1e-3,
-patience 1,000 epochs, at most 10,000 epochs, one shared split). Prints ONE JSON line per judge.
+synthetic rows on the reliable preset with the default judge, the old default ("fast"), the fast judge
+trained longer ("long": Adam 1e-3, patience 3,000 steps, at most 3,000 epochs) and, with --reference,
+the reference judge (full batch, Adam 1e-3, patience 1,000 epochs, at most 10,000 epochs, one shared
+split). Prints ONE JSON line per judge.
 
     python benchmarks/judge_strength.py [--config experiments/paper_inductive_bias_letter_codes.toml]
         [--dataset letter] [--scenarios big_data,low_data] [--fold 0] [--threads 2] [--reference]
@@ -26,10 +27,13 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-JUDGES = {
-    "fast": dict(repeats=3),
-    "long": dict(repeats=3, lr=1e-3, patience_steps=3000, max_epochs=3000),
-    "reference": dict(repeats=2, lr=1e-3, batch_size=15_000, patience=1000, max_epochs=10_000, resplit=False),
+# the named judges (tabaug_ray.evaluate.judges.JUDGES) plus the "long" variant of the old fast judge
+# that the long-judge results in results/ ran with
+VARIANTS = {
+    "default": ("default", {}),
+    "fast": ("fast", {}),
+    "long": ("fast", {"lr": 1e-3, "patience_steps": 3000, "max_epochs": 3000}),
+    "reference": ("reference", {}),
 }
 
 
@@ -55,7 +59,9 @@ def main() -> None:
     ctx = RunContext(config=config, data_dir=data_dir)
     entry = next(d for d in config.datasets if d.name == args.dataset)
     m, l = PRESETS["reliable"]
-    judges = [j for j in JUDGES if j != "reference" or args.reference]
+    from tabaug_ray.evaluate.judges import estimator_kwargs, judge_settings
+
+    judges = [j for j in VARIANTS if j != "reference" or args.reference]
     for scenario in args.scenarios.split(","):
         big = scenario == "big_data"
         n = config.inductive_bias.n_big if big else config.inductive_bias.n_low
@@ -72,7 +78,11 @@ def main() -> None:
         fake = discriminator_inputs(synthetic[: m + 2 * l], data.schema.columns, categorical=inputs)
         for judge in judges:
             start = time.perf_counter()
-            r = DivergenceEstimator(m=m, l=l, seed=0, n_threads=args.threads, **JUDGES[judge]).estimate(real, fake)
+            name, overrides = VARIANTS[judge]
+            kwargs = estimator_kwargs(judge_settings(name, overrides), m=m)
+            repeats = 2 if judge == "reference" else 3
+            r = DivergenceEstimator(m=m, l=l, seed=0, repeats=repeats, n_threads=args.threads,
+                                    **kwargs).estimate(real, fake)
             print(json.dumps({
                 "dataset": args.dataset, "scenario": scenario, "n": n, "inputs": inputs,
                 "restore_best": config.vae.restore_best, "judge": judge, "js": round(r.js, 4),

@@ -132,15 +132,29 @@ PRESETS: dict[str, tuple[int, int]] = {"reliable": (7500, 1000), "realistic": (1
 
 
 class JudgeSection(Section):
-    """Training of the divergence estimator's discriminator (`DivergenceEstimator`). The defaults are
-    fast (Adam 3e-3 on 512-row batches, stop about 100 steps after the lowest validation BCE); longer
-    training reads higher divergences when real and synthetic rows differ subtly (Letter, Big data:
-    JS 0.136 fast, 0.285 with lr = 1e-3, patience_steps = 3000, max_epochs = 3000; results/README.md)."""
+    """The divergence estimator's discriminator: a named judge (`tabaug_ray.evaluate.judges.JUDGES`:
+    `default`, `reference` = the reference code's full-batch MLP, `fast` = the default before
+    CODE_VERSION 0.3.0) with optional overrides. `judge = "reference"` is short for
+    `judge = { name = "reference" }`."""
 
-    lr: float = Field(3e-3, gt=0)
-    batch_size: int = Field(512, ge=2)
-    max_epochs: int = Field(1_000, ge=1)
-    patience_steps: int = Field(100, ge=1)
+    name: Literal["default", "reference", "fast"] = "default"
+    lr: float | None = Field(None, gt=0)
+    batch_size: int | None = Field(None, ge=2)
+    max_epochs: int | None = Field(None, ge=1)
+    patience_steps: int | None = Field(None, ge=1)
+    dropout: float | None = Field(None, ge=0, lt=1)
+    calibrate: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    def settings(self) -> dict[str, Any]:
+        """The named judge's settings with this section's overrides applied."""
+        from tabaug_ray.evaluate.judges import judge_settings
+
+        return judge_settings(self.name, self.model_dump(exclude={"name"}))
 
 
 class EvaluationSection(Section):
@@ -256,9 +270,24 @@ class ExperimentConfig(Section):
 LATER_OPTIONS: tuple[tuple[str, str, Any], ...] = (
     ("datasets", "cuts", {}),
     ("evaluation", "discriminator_inputs", "one_hot"),
-    ("evaluation", "judge", JudgeSection().model_dump(mode="json")),
     ("mlda", "binary_features", "noise"),
 )
+
+
+def upgrade_stored(data: dict[str, Any]) -> dict[str, Any]:
+    """A config stored in OUT/config.json, as this code reads it: what it ran with, not today's defaults.
+
+    Configs stored before CODE_VERSION 0.3.0 dump the judge without a name (or predate the option):
+    they ran the judge now called "fast".
+    """
+    data = json.loads(json.dumps(data))
+    evaluation = data.setdefault("evaluation", {})
+    judge = evaluation.get("judge")
+    if judge is None:
+        evaluation["judge"] = {"name": "fast"}
+    elif isinstance(judge, dict) and "name" not in judge:
+        evaluation["judge"] = {"name": "fast", **judge}
+    return data
 
 
 def stable_hash(obj: Any) -> str:

@@ -43,13 +43,25 @@ def test_config_is_validated_frozen_and_hashed(tmp_path):
     # options added after results were stored hash like their absence at their defaults (stored
     # results directories keep their keys) and change the hash otherwise
     later = GOOD.replace('name = "breast_cancer"', 'name = "breast_cancer"\ncuts = {}')
-    later += '[evaluation]\ndiscriminator_inputs = "one_hot"\njudge = { lr = 3e-3, patience_steps = 100 }\n'
+    later += '[evaluation]\ndiscriminator_inputs = "one_hot"\n'
     assert load_config(write(tmp_path, later, "g.toml")).hash == cfg.hash
+    # the judge is not such an option: the default judge changed in 0.3.0, so naming it changes nothing
+    # but any other judge (the old default "fast" included) is a new hash
+    named = load_config(write(tmp_path, GOOD + '[evaluation]\njudge = "default"\n', "g2.toml"))
+    assert named.hash == cfg.hash and named.evaluation.judge.name == "default"
+    fast = load_config(write(tmp_path, GOOD + '[evaluation]\njudge = "fast"\n', "g3.toml"))
+    assert fast.section_hash("evaluation") != cfg.section_hash("evaluation")
+    assert fast.evaluation.judge.settings()["lr"] == 3e-3 and fast.evaluation.judge.settings()["dropout"] == 0.5
     codes = load_config(write(tmp_path, GOOD + '[evaluation]\ndiscriminator_inputs = "codes"\n', "h.toml"))
     assert codes.results_hash != cfg.results_hash
     assert codes.section_hash("evaluation") != cfg.section_hash("evaluation")
     judge = load_config(write(tmp_path, GOOD + '[evaluation]\njudge = { lr = 1e-3 }\n', "i.toml"))
-    assert judge.evaluation.judge.lr == 1e-3 and judge.evaluation.judge.patience_steps == 100
+    from tabaug_ray.evaluate.judges import JUDGES
+    settings = judge.evaluation.judge.settings()
+    assert settings["lr"] == 1e-3 and settings["patience_steps"] == JUDGES["default"]["patience_steps"]
+    reference = load_config(write(tmp_path, GOOD + '[evaluation]\njudge = { name = "reference", max_epochs = 50 }\n',
+                                  "j.toml")).evaluation.judge.settings()
+    assert reference["full_batch"] and reference["max_epochs"] == 50 and reference["patience_steps"] == 1000
     assert judge.section_hash("evaluation") != cfg.section_hash("evaluation")
 
 

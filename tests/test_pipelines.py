@@ -250,7 +250,7 @@ def test_judge_training_settings_reach_the_divergence_estimator(data_dir):
     from tabaug_ray.pipelines.evaluation import evaluate
 
     js = {}
-    for name, judge in (("one epoch", {"max_epochs": 1}), ("long", {"lr": 1e-3, "patience_steps": 1000, "max_epochs": 60})):
+    for name, judge in (("one epoch", {"name": "fast", "max_epochs": 1}), ("long", {"max_epochs": 60})):
         config, data = _letter_unit(data_dir, {"presets": ["reliable"], "repeats": 1, "judge": judge})
         rng = np.random.default_rng(0)
         synthetic = np.stack([rng.permutation(col) for col in data.eval_pool.T], axis=1)

@@ -541,17 +541,28 @@ def test_report_names_the_divergence_judge_the_results_ran_with(tmp_path):
         ResultStore(out=out).save_config("", config_hash=config.hash, resolved=config.to_dict())
         text = render_markdown(build_report(out, with_plots=False))
         lines[name] = [line for line in text.splitlines() if "Divergence judge" in line]
+    from tabaug_ray.evaluate.judges import JUDGES, describe
+
     assert lines["long"] == [
-        "- Divergence judge: Adam lr 0.001 on 512-row batches, at most 3000 epochs, stopping 3000 steps after its "
-        "lowest validation BCE; categorical columns as integer codes. JS and KL levels depend on the judge: "
+        "- Divergence judge: 'default' judge: MLP with dropout " + f"{JUDGES['default']['dropout']:g}, Adam lr 0.001 "
+        "on 512-row batches, at most 3000 epochs, stopping 3000 steps after its lowest validation BCE"
+        + (", logits Platt-calibrated on the validation rows" if JUDGES["default"]["calibrate"] else "")
+        + "; categorical columns as integer codes. JS and KL levels depend on the judge: "
         "compare them only between reports with one judge."]
-    assert "Adam lr 0.003" in lines["default"][0] and "at most 1000 epochs, stopping 100 steps" in lines["default"][0]
-    assert "as one-hot" in lines["default"][0]
-    # a config stored before these options existed (no judge, no discriminator_inputs) ran with the defaults
+    assert describe(JUDGES["default"], "default") in lines["default"][0] and "as one-hot" in lines["default"][0]
+    # a config stored before 0.3.0 dumped its judge without a name: it ran the judge now called "fast"
+    meta = json.loads((tmp_path / "long" / "config.json").read_text())
+    meta["config"]["evaluation"]["judge"] = {"lr": 1e-3, "batch_size": 512, "patience_steps": 3000, "max_epochs": 3000}
+    (tmp_path / "long" / "config.json").write_text(json.dumps(meta))
+    old_long = build_report(tmp_path / "long", with_plots=False).judge
+    assert old_long.startswith("Divergence judge: 'fast' judge: MLP with dropout 0.5, Adam lr 0.001 on 512-row batches, "
+                               "at most 3000 epochs, stopping 3000 steps"), old_long
+    # ... and one stored before these options existed (no judge, no discriminator_inputs) the fast defaults
     meta = json.loads((tmp_path / "default" / "config.json").read_text())
     del meta["config"]["evaluation"]["judge"], meta["config"]["evaluation"]["discriminator_inputs"]
     (tmp_path / "default" / "config.json").write_text(json.dumps(meta))
-    assert build_report(tmp_path / "default", with_plots=False).judge == lines["default"][0][2:]
+    assert build_report(tmp_path / "default", with_plots=False).judge.startswith(
+        f"Divergence judge: {describe(JUDGES['fast'], 'fast')}; categorical columns as one-hot")
     # MLDA results have no divergences: no judge line
     mlda = write_parts(tmp_path / "mlda", mlda_rows())
     (mlda / "config.json").write_text((tmp_path / "long" / "config.json").read_text())

@@ -235,11 +235,13 @@ def torch_threads(n_threads: int | None) -> Iterator[int]:
 
 @dataclass(frozen=True)
 class FitSummary:
-    """What `fit_early_stopping` did, per copy: best epoch (its weights are loaded), last epoch, best loss."""
+    """What `fit_early_stopping` did, per copy: best epoch (its weights are loaded), last epoch, best
+    validation loss; and the patience in epochs it used."""
 
     best_epoch: Tensor
     stop_epoch: Tensor
     best_loss: Tensor
+    patience: int = 0
 
 
 def fit_early_stopping(
@@ -331,4 +333,4 @@ def fit_early_stopping(
             xa, ya, xva, yva = x_train[active], y_train[active], x_val[active], y_val[active]
     model.load_state_dict(snapshot)
     model.eval()
-    return FitSummary(best_epoch=best_epoch, stop_epoch=stop_epoch, best_loss=best_loss)
+    return FitSummary(best_epoch=best_epoch, stop_epoch=stop_epoch, best_loss=best_loss, patience=patience)

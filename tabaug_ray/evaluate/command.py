@@ -11,8 +11,7 @@ from pathlib import Path
 
 from tabaug_ray.config import JudgeSection, validate
 from tabaug_ray.errors import TabaugError
-
-JUDGE = JudgeSection()  # the defaults of an experiment's `[evaluation] judge`
+from tabaug_ray.evaluate.judges import JUDGES
 
 DESCRIPTION = """\
 Compare a real and a synthetic table (CSV, CSV.GZ or Parquet; same columns): classifier-based
@@ -41,13 +40,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--test-fraction", type=float, default=0.3,
                    help="share of real rows held out to test utility models (default 0.3)")
     p.add_argument("--threads", type=int, help="torch threads (default: the CPUs available)")
-    p.add_argument("--judge-lr", type=float, default=JUDGE.lr,
-                   help=f"discriminator's Adam learning rate (default {JUDGE.lr:g})")
-    p.add_argument("--judge-patience-steps", type=int, default=JUDGE.patience_steps,
-                   help=f"optimiser steps without a better validation BCE before it stops (default "
-                        f"{JUDGE.patience_steps}; 3000 with --judge-lr 1e-3 reads subtle differences higher, ~10x slower)")
-    p.add_argument("--judge-max-epochs", type=int, default=JUDGE.max_epochs,
-                   help=f"upper bound on its epochs (default {JUDGE.max_epochs})")
+    p.add_argument("--judge", choices=sorted(JUDGES), default="default",
+                   help="named divergence judge: default (calibrated on known densities), reference (the "
+                        "reference code's full-batch MLP, slow), fast (the default before 0.3.0)")
+    p.add_argument("--judge-lr", type=float, help="override the judge's Adam learning rate")
+    p.add_argument("--judge-patience-steps", type=int,
+                   help="override the optimiser steps (epochs for the full-batch reference judge) without a "
+                        "better validation BCE before it stops")
+    p.add_argument("--judge-max-epochs", type=int, help="override the judge's upper bound on epochs")
     p.add_argument("--records", type=Path, help="also write the long results table here (.csv or .parquet)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(func=run)
@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tabaug_ray.evaluate.divergence import PRESETS, DivergenceEstimator
     from tabaug_ray.evaluate.encode import column_types, encode_pair
+    from tabaug_ray.evaluate.judges import describe, estimator_kwargs
     from tabaug_ray.evaluate.marginals import marginal_distances
     from tabaug_ray.evaluate.records import evaluation_records
     from tabaug_ray.evaluate.utility import infer_task, utility_report
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         raise TabaugError(f"--m, --l and --repeats must be >= 1, got m={m}, l={l}, repeats={args.repeats}")
     if args.threads is not None and args.threads < 1:
         raise TabaugError(f"--threads must be >= 1, got {args.threads}")
-    judge = validate(JudgeSection, {"lr": args.judge_lr, "patience_steps": args.judge_patience_steps,
+    judge = validate(JudgeSection, {"name": args.judge, "lr": args.judge_lr, "patience_steps": args.judge_patience_steps,
                                     "max_epochs": args.judge_max_epochs}, source="--judge-*")
     real = read_table(args.real)
     syn = read_table(args.synthetic)
@@ -99,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
 
     encoded = encode_pair(real, syn, categorical=categorical, names=names)
     estimator = DivergenceEstimator(m=m, l=l, repeats=args.repeats, seed=args.seed, n_threads=args.threads,
-                                    **judge.model_dump())
+                                    **estimator_kwargs(judge.settings(), m=m))
     div = estimator.estimate(encoded.real, encoded.synthetic)
     marg = marginal_distances(real, syn, categorical=categorical)
 
@@ -138,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         "rows_real": len(real), "rows_synthetic": len(syn),
         "columns": len(real.columns), "encoded_features": len(encoded.feature_names),
         "marginals": marg.to_dict(),
+        "judge": judge.name, "judge_description": describe(judge.settings(), judge.name),
     }
     if utility is not None:
         out["utility"] = {"target": args.target, "task": task, **utility}
@@ -145,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(_jsonable(out)))
     else:
         print(_human(out))
+    for warning in div.warnings():
+        print(warning, file=sys.stderr)
     return 0
 
 
@@ -222,8 +226,10 @@ def _human(o: dict) -> str:
         f"columns   {o['columns']} → {o['encoded_features']} encoded features",
         "",
         f"divergence  M={o['m']} L={o['l']}, {o['repeats']} repeats, seed {o['seed']}, {o['seconds']:.1f} s",
+        f"  {o['judge_description']}",
         f"  KL(real || synthetic)  {_fmt(o['kl'])} ({_fmt(o['kl_std'])}) nats",
         f"  JS                     {_fmt(o['js'])} ({_fmt(o['js_std'])}) bits",
+        *(["  (a small negative KL or JS is estimation error: read it as 0)"] if min(o["kl"], o["js"]) < 0 else []),
         f"  C2ST ROC-AUC           {_fmt(o['auc'])} ({_fmt(o['auc_std'])})   0.5 = indistinguishable",
         "",
         "marginals",

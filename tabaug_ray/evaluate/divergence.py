@@ -37,6 +37,9 @@ from typing import Sequence
 import numpy as np
 
 from tabaug_ray.errors import TabaugError
+from tabaug_ray.evaluate.judges import JUDGES, still_improving
+
+_DEFAULT = JUDGES["default"]
 
 PRESETS: dict[str, tuple[int, int]] = {"reliable": (7_500, 1_000), "realistic": (100, 100)}
 """Validation sizes (M, L) of the paper: `reliable` and the low-resource `realistic`."""
@@ -67,10 +70,29 @@ class DivergenceResult:
     epochs: tuple[int, ...] = field(repr=False)
     epochs_trained: tuple[int, ...] = field(repr=False, default=())
     seconds: float = 0.0
+    best_bce: tuple[float, ...] = field(repr=False, default=())
+    js_se: tuple[float, ...] = field(repr=False, default=())
+    improving: tuple[bool, ...] = field(repr=False, default=())
 
     @property
     def repeats(self) -> int:
         return len(self.kl_repeats)
+
+    def warnings(self) -> list[str]:
+        """Self-diagnosis: a judge cut off while its validation BCE still fell, or repeats that
+        disagree by more than their standard errors explain (`judges.repeats_disagree`)."""
+        from tabaug_ray.evaluate.judges import DISAGREE_Z, repeats_disagree
+
+        out = []
+        cut = [r for r, flag in enumerate(self.improving) if flag]
+        if cut:
+            out.append(f"judge warning: {len(cut)} of {self.repeats} repeats stopped at the epoch limit with their "
+                       f"validation BCE still falling (repeats {cut}); the divergences may read low: raise max_epochs")
+        if self.js_se and repeats_disagree(np.array(self.js_repeats), np.array(self.js_se)):
+            out.append(f"judge warning: the {self.repeats} repeats' JS spread (std {np.std(self.js_repeats, ddof=1):.3g}) "
+                       f"exceeds {DISAGREE_Z:g}x their standard errors (~{np.sqrt(np.mean(np.square(self.js_se))):.3g}); "
+                       "the estimate is unstable: more rows (M, L) or more repeats")
+        return out
 
     def to_dict(self) -> dict:
         """Plain JSON-able dict (lists for the per-repeat values)."""
@@ -80,6 +102,8 @@ class DivergenceResult:
             "kl_repeats": list(self.kl_repeats), "js_repeats": list(self.js_repeats),
             "auc_repeats": list(self.auc_repeats), "epochs": list(self.epochs),
             "epochs_trained": list(self.epochs_trained), "seconds": self.seconds,
+            "best_bce": list(self.best_bce), "js_se": list(self.js_se), "improving": list(self.improving),
+            "warnings": self.warnings(),
         }
 
 
@@ -92,7 +116,7 @@ class DivergenceEstimator:
         repeats: R, independent repeats (seeded); their mean and std are reported.
         hidden: widths of the discriminator blocks (Linear → BatchNorm → Dropout → LeakyReLU(0.2)).
         dropout: dropout probability in every block (reference 0.5).
-        lr: Adam learning rate (reference 1e-3; 3e-3 here, see the NOTE[DIFF] in the signature).
+        lr: Adam learning rate (reference 1e-3).
         batch_size: largest mini-batch over the 2M training rows; an epoch has ceil(2M / batch_size)
             equal batches (full batch for the realistic preset, as in the reference).
         max_epochs: upper bound on epochs.
@@ -106,6 +130,10 @@ class DivergenceEstimator:
         standardize: z-score every column with the mean/std of the real training rows of each repeat.
         seed: seed of every random choice (splits, initial weights, batches, dropout).
         n_threads: torch threads while training; `None` uses the CPUs this process may run on.
+        calibrate: Platt-scale each repeat's logits (slope and offset minimising the BCE on its
+            validation rows) before reading KL and JS from them: the discriminator's logits are
+            shrunk by early stopping, and a mean logit reads KL low by the shrinkage (on 50 weakly
+            different marginals KL 0.148 -> 0.205 nats against the true 0.223).
     """
 
     def __init__(
@@ -115,25 +143,25 @@ class DivergenceEstimator:
         l: int = 1_000,
         repeats: int = 5,
         hidden: Sequence[int] = (256, 64, 32),
-        dropout: float = 0.5,
-        # NOTE[DIFF]: Adam at 3e-3 (reference 1e-3) on mini-batches of <= 512 rows, with early stopping
-        # on the validation BCE after every epoch (patience about 100 steps, min_delta 1e-3, best
-        # weights restored) instead of full-batch training with patience 1,000 epochs. On King
-        # (20 columns) 3e-3 stops in about 20 epochs instead of 35 and lands nearer the value of a
-        # 5x longer run (KL 0.63 vs 0.61 at 1e-3, 0.66 when run to convergence); on Gaussians it
-        # matches the closed forms at least as well.
-        lr: float = 3e-3,
-        batch_size: int = 512,
-        max_epochs: int = 1_000,
+        # NOTE[DIFF]: the defaults are the 'default' judge of `judges.JUDGES` (dropout 0.1, Adam 1e-3 on
+        # 512-row batches, patience ~600 steps, Platt-calibrated logits), chosen on the known-density
+        # suite (benchmarks/judge_calibration.py, README); the reference's full-batch judge is
+        # `judges.JUDGES["reference"]`.
+        dropout: float = _DEFAULT["dropout"],
+        lr: float = _DEFAULT["lr"],
+        batch_size: int = _DEFAULT["batch_size"],
+        max_epochs: int = _DEFAULT["max_epochs"],
         patience: int | None = None,
-        patience_steps: int = 100,
+        patience_steps: int = _DEFAULT["patience_steps"],
         min_patience: int = 3,
         min_delta: float = 1e-3,
-        resplit: bool = True,
+        resplit: bool = _DEFAULT["resplit"],
         standardize: bool = True,
         seed: int = 0,
         n_threads: int | None = None,
+        calibrate: bool = _DEFAULT["calibrate"],
     ) -> None:
+        self.calibrate = calibrate
         self.m = m
         self.l = l
         self.repeats = repeats
@@ -204,14 +232,14 @@ class DivergenceEstimator:
             raise TabaugError(f"real and synthetic matrices must have the same number of columns, got {sorted(widths)}")
         start = time.perf_counter()
         splits = [self._split(real, syn, p) for p, (real, syn) in enumerate(pairs)]
-        kl, js, auc, epochs, trained = _train_and_estimate(
+        kl, js, auc, fit, js_se = _train_and_estimate(
             train=np.concatenate([s[0] for s in splits]),
             val=np.concatenate([s[1] for s in splits]),
             est=np.concatenate([s[2] for s in splits]),
             m=self.m, l=self.l, hidden=self.hidden, dropout=self.dropout, lr=self.lr,
             batch_size=self.batch_size, max_epochs=self.max_epochs, patience=self.patience,
             patience_steps=self.patience_steps, min_patience=self.min_patience, min_delta=self.min_delta,
-            seed=self.seed, n_threads=self.n_threads,
+            seed=self.seed, n_threads=self.n_threads, calibrate=self.calibrate,
         )
         seconds = time.perf_counter() - start
         out = []
@@ -225,9 +253,13 @@ class DivergenceEstimator:
                     auc=float(np.mean(auc[sl])), auc_std=float(np.std(auc[sl])),
                     m=self.m, l=self.l,
                     kl_repeats=tuple(float(v) for v in kl[sl]), js_repeats=tuple(float(v) for v in js[sl]),
-                    auc_repeats=tuple(float(v) for v in auc[sl]), epochs=tuple(int(v) for v in epochs[sl]),
-                    epochs_trained=tuple(int(v) for v in trained[sl]),
-                    seconds=seconds,
+                    auc_repeats=tuple(float(v) for v in auc[sl]),
+                    epochs=tuple(int(v) for v in fit.best_epoch[sl]),
+                    epochs_trained=tuple(int(v) for v in fit.stop_epoch[sl]),
+                    seconds=seconds, best_bce=tuple(float(v) for v in fit.best_loss[sl]),
+                    js_se=tuple(float(v) for v in js_se[sl]),
+                    improving=tuple(still_improving(int(b), int(e), self.max_epochs, fit.patience)
+                                    for b, e in zip(fit.best_epoch[sl], fit.stop_epoch[sl])),
                 )
             )
         return out
@@ -290,8 +322,10 @@ def _train_and_estimate(
     *, train: np.ndarray, val: np.ndarray, est: np.ndarray, m: int, l: int, hidden: Sequence[int],
     dropout: float, lr: float, batch_size: int, max_epochs: int, patience: int | None,
     patience_steps: int, min_patience: int, min_delta: float, seed: int, n_threads: int | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Train C = train.shape[0] discriminators as one batched model; return per-copy kl, js, auc, best and last epoch.
+    calibrate: bool = False,
+) -> tuple:
+    """Train C = train.shape[0] discriminators as one batched model; return per-copy kl, js, auc, the
+    `FitSummary` (best / last epoch, best validation BCE) and the standard error of each copy's JS.
 
     # NOTE[DIFF]: one discriminator per repeat serves both KL and JS (the reference trained two).
     """
@@ -321,12 +355,40 @@ def _train_and_estimate(
         )
         with torch.no_grad():
             z = model(xe).squeeze(-1).double()
+            if calibrate:
+                zv = model(xv).squeeze(-1).double()
+                a, b = platt_scale(zv, yv.squeeze(-1).double())
+                z = a[:, None] * z + b[:, None]
     z_real, z_syn = z[:, :l], z[:, l:]
     kl = z_real.mean(dim=1)
     log2_d_real = torch.clamp(torch.nn.functional.logsigmoid(z_real) / math.log(2), min=_LOG2_EPS)
     log2_1md_syn = torch.clamp(torch.nn.functional.logsigmoid(-z_syn) / math.log(2), min=_LOG2_EPS)
     js = 0.5 * ((1 + log2_d_real.mean(dim=1)) + (1 + log2_1md_syn.mean(dim=1)))
+    # standard error of each copy's JS from its own estimation rows: JS is the mean of two means
+    js_se = 0.5 * torch.sqrt(log2_d_real.var(dim=1) / l + log2_1md_syn.var(dim=1) / l)
     y = np.r_[np.ones(l), np.zeros(l)]
     zn = z.numpy()
     auc = np.array([roc_auc_score(y, zn[c]) for c in range(n_copies)])
-    return kl.numpy(), js.numpy(), auc, fit.best_epoch.numpy(), fit.stop_epoch.numpy()
+    return kl.numpy(), js.numpy(), auc, fit, js_se.numpy()
+
+
+def platt_scale(z, y, *, iters: int = 25):
+    """Per copy, the slope a and offset b minimising the BCE of a·z + b on (z, y) (Newton's method).
+
+    z, y: (C, n) float64 tensors (logits, labels 0/1). Returns two (C,) tensors.
+    """
+    import torch
+
+    c = z.shape[0]
+    theta = torch.zeros(c, 2, dtype=torch.float64)
+    theta[:, 0] = 1.0
+    feats = torch.stack([z, torch.ones_like(z)], dim=-1)  # (C, n, 2)
+    n = z.shape[1]
+    for _ in range(iters):
+        p = torch.sigmoid((feats * theta[:, None, :]).sum(-1))
+        grad = (feats * (p - y)[..., None]).sum(1) / n
+        w = (p * (1 - p))[..., None, None]
+        hess = (feats[..., :, None] * feats[..., None, :] * w).sum(1) / n
+        hess = hess + 1e-9 * torch.eye(2, dtype=torch.float64)
+        theta = theta - torch.linalg.solve(hess, grad)
+    return theta[:, 0], theta[:, 1]

@@ -19,10 +19,20 @@ from tabaug_ray.evaluate.marginals import MarginalReport
 RECORD_KEYS: tuple[str, ...] = ("metric", "value", "m", "l", "repeat")
 
 
+JUDGE_DIAGNOSTICS: tuple[str, ...] = ("js_se", "judge_epochs", "judge_best_epoch", "judge_val_bce", "judge_improving")
+"""Per-repeat rows that describe how the divergence judge stopped (never ranked as quality): the
+standard error of the repeat's JS from its estimation rows, the epoch it stopped at and its best
+epoch, its best validation BCE (nats) and 1 if it was cut off by max_epochs while still improving."""
+
+
 def divergence_records(result: DivergenceResult) -> list[dict]:
-    """One record per repeat for `kl` (nats), `js` (bits) and `auc` (C2ST ROC-AUC)."""
+    """One record per repeat for `kl` (nats), `js` (bits), `auc` (C2ST ROC-AUC) and the judge's
+    diagnostics (`JUDGE_DIAGNOSTICS`)."""
     out = []
-    for metric, values in (("kl", result.kl_repeats), ("js", result.js_repeats), ("auc", result.auc_repeats)):
+    series = [("kl", result.kl_repeats), ("js", result.js_repeats), ("auc", result.auc_repeats),
+              ("js_se", result.js_se), ("judge_epochs", result.epochs_trained), ("judge_best_epoch", result.epochs),
+              ("judge_val_bce", result.best_bce), ("judge_improving", [float(v) for v in result.improving])]
+    for metric, values in series:
         out.extend(_record(metric, v, result.m, result.l, r) for r, v in enumerate(values))
     return out
 

@@ -57,6 +57,7 @@ def evaluate(synthetic: np.ndarray, data: UnitData, config: ExperimentConfig, *,
     """Long-format rows (metric, value, m, l, repeat, preset) judging `synthetic` (model space)."""
     from tabaug_ray.evaluate import (DivergenceEstimator, discriminator_inputs, evaluation_records,
                                      marginal_distances_model_space, one_hot_model_space, utility_scores)
+    from tabaug_ray.evaluate.judges import estimator_kwargs
 
     columns = data.schema.columns
     records: list[dict] = []
@@ -65,7 +66,7 @@ def evaluate(synthetic: np.ndarray, data: UnitData, config: ExperimentConfig, *,
         real = discriminator_inputs(data.eval_pool[: m + 2 * l], columns, categorical=evaluation.discriminator_inputs)
         syn = discriminator_inputs(synthetic[: m + 2 * l], columns, categorical=evaluation.discriminator_inputs)
         estimator = DivergenceEstimator(m=m, l=l, repeats=evaluation.repeats, seed=seed, n_threads=n_threads,
-                                        **evaluation.judge.model_dump())
+                                        **estimator_kwargs(evaluation.judge.settings(), m=m))
         result = estimator.estimate(real, syn)
         marginals = marginal_distances_model_space(data.eval_pool[: m + 2 * l], synthetic[: m + 2 * l], columns)
         records += [dict(r, preset=preset) for r in evaluation_records(m=m, l=l, divergence=result,

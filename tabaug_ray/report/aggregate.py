@@ -86,13 +86,16 @@ def is_time_metric(metric: str) -> bool:
 
 # Bookkeeping, not quality: how many synthetic rows / meta-iterations a unit used.
 COUNT_METRICS = frozenset({"n_synthetic", "meta_iters"})
+# How the divergence judge stopped, per repeat (`evaluate.records.JUDGE_DIAGNOSTICS`): diagnostics
+JUDGE_DIAGNOSTICS = frozenset({"js_se", "judge_epochs", "judge_best_epoch", "judge_val_bce", "judge_improving"})
 
 
 def is_descriptive(metric: str) -> bool:
     """True for metrics that describe a unit rather than judge a method: times, counts and the
     real-data references (`<metric>_real`, the same model trained on real rows). The summary shows
     them; gains, tests and plots leave them out unless asked for with --metric."""
-    return is_time_metric(metric) or metric in COUNT_METRICS or metric.endswith("_real")
+    return (is_time_metric(metric) or metric in COUNT_METRICS or metric.endswith("_real")
+            or metric in JUDGE_DIAGNOSTICS)
 
 
 def direction_known(metric: str, overrides: Mapping[str, str] | None = None) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tabaug_ray.config import EvaluationSection, validate
+from tabaug_ray.config import EvaluationSection, upgrade_stored, validate
 from tabaug_ray.distributed.store import ResultStore
 from tabaug_ray.errors import TabaugError
 from tabaug_ray.report import aggregate as agg
@@ -151,6 +151,7 @@ def build_report(
                 report.friedman.append(
                     friedman_nemenyi(df, metric, model, baseline=baseline, directions=directions, alpha=alpha)
                 )
+    report.notes += judge_warnings(ok)
     _read_extras(report)
     if with_plots:
         report.plots = make_plots(df, report)
@@ -167,13 +168,47 @@ def _failures(df: pd.DataFrame, out_dir: Path) -> pd.DataFrame:
     return out[first + [c for c in out.columns if c not in first]]
 
 
+def judge_warnings(ok: pd.DataFrame) -> list[str]:
+    """Warning lines where the divergence judge cannot be trusted: a repeat cut off by its epoch limit
+    while its validation BCE still fell, or repeats whose JS spread exceeds what their standard errors
+    explain (`evaluate.judges.repeats_disagree`). One line per kind, naming up to 5 cells."""
+    from tabaug_ray.evaluate.judges import DISAGREE_Z, repeats_disagree
+
+    keys = [c for c in ("dataset", "scenario", "model", "m", "l", "fold", "run") if c in ok.columns]
+    rows = ok[ok["metric"].isin(["js", "js_se", "judge_improving"])]
+    if not len(rows) or "judge_improving" not in set(rows["metric"]):
+        return []
+    wide = rows.pivot_table(index=keys + ["repeat"], columns="metric", values="value", aggfunc="first").reset_index()
+    cut, unstable = [], []
+    for key, group in wide.groupby(keys, dropna=False, sort=True):
+        cell = dict(zip(keys, key))
+        label = " ".join(f"{k}={v}" for k, v in cell.items() if k not in ("m", "l"))
+        if "m" in cell:
+            label += f" (M={cell['m']:.0f}, L={cell.get('l', float('nan')):.0f})"
+        if "judge_improving" in group and (group["judge_improving"] > 0).any():
+            cut.append(label)
+        if {"js", "js_se"} <= set(group.columns) and repeats_disagree(group["js"].to_numpy(), group["js_se"].to_numpy()):
+            unstable.append(label)
+    out = []
+    for found, what in ((cut, "stopped at its epoch limit with the validation BCE still falling (raise the judge's "
+                               "max_epochs): JS / KL may read low"),
+                        (unstable, f"gave repeats whose JS spread exceeds {DISAGREE_Z:g}x their standard errors: "
+                                   "the estimate is unstable")):
+        if found:
+            more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+            out.append(f"judge warning: in {len(found)} unit(s) the divergence judge {what}: "
+                       + "; ".join(found[:5]) + more)
+    return out
+
+
 def judge_line(evaluation: EvaluationSection) -> str:
     """The divergence judge of a config's `evaluation` section, in words (JS and KL levels depend on it)."""
-    judge = evaluation.judge
+    from tabaug_ray.evaluate.judges import describe
+
     inputs = "integer codes" if evaluation.discriminator_inputs == "codes" else "one-hot"
-    return (f"Divergence judge: Adam lr {judge.lr:g} on {judge.batch_size}-row batches, at most {judge.max_epochs} "
-            f"epochs, stopping {judge.patience_steps} steps after its lowest validation BCE; categorical columns "
-            f"as {inputs}. JS and KL levels depend on the judge: compare them only between reports with one judge.")
+    return (f"Divergence judge: {describe(evaluation.judge.settings(), evaluation.judge.name)}; categorical "
+            f"columns as {inputs}. JS and KL levels depend on the judge: compare them only between reports with "
+            "one judge.")
 
 
 def _read_extras(report: Report) -> None:
@@ -185,7 +220,8 @@ def _read_extras(report: Report) -> None:
         try:
             stored = ResultStore(out=report.out_dir).stored_config()
             if stored is not None:  # options a stored config predates take their defaults: what it ran with
-                report.judge = judge_line(validate(EvaluationSection, stored.get("evaluation", {}), source=meta))
+                stored = upgrade_stored(stored)
+                report.judge = judge_line(validate(EvaluationSection, stored["evaluation"], source=meta))
         except (ValueError, KeyError, TabaugError) as exc:
             report.notes.append(f"cannot read the evaluation settings of {meta}: {exc}")
     trials = report.out_dir / "sweep" / "trials.csv"
