@@ -146,7 +146,8 @@ class JudgeSection(Section):
 class EvaluationSection(Section):
     """How synthetic rows are judged. `discriminator_inputs`: categorical columns enter the divergence
     estimator's classifier one-hot (default) or as the model space's integer codes (the reference code);
-    `judge`: how long its classifier trains."""
+    `judge`: how long its classifier trains; `privacy`: distance checks, membership inference and
+    anonymeter's risks against the generator's training rows (`evaluate/privacy.py`)."""
 
     presets: tuple[Literal["reliable", "realistic"], ...] = ("realistic",)
     repeats: int = Field(5, ge=1)
@@ -154,6 +155,7 @@ class EvaluationSection(Section):
     max_test_rows: int = Field(5_000, ge=1)
     discriminator_inputs: Literal["one_hot", "codes"] = "one_hot"
     judge: JudgeSection = JudgeSection()
+    privacy: bool = True
 
     @property
     def sizes(self) -> list[tuple[str, int, int]]:
@@ -258,6 +260,9 @@ LATER_OPTIONS: tuple[tuple[str, str, Any], ...] = (
     ("evaluation", "discriminator_inputs", "one_hot"),
     ("evaluation", "judge", JudgeSection().model_dump(mode="json")),
     ("mlda", "binary_features", "noise"),
+    # results stored before privacy existed have no privacy rows: `privacy = false` hashes like them,
+    # the new default `true` gives new keys (its units write more rows)
+    ("evaluation", "privacy", False),
 )
 
 
