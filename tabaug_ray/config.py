@@ -235,6 +235,8 @@ class ExperimentConfig(Section):
             for entry in entries:
                 if entry.get(option) == default:
                     entry.pop(option, None)
+        if data["experiment"]["kind"] != "inductive_bias":  # only inductive-bias units judge privacy
+            data["evaluation"].pop("privacy", None)
         return data
 
     @property

@@ -149,6 +149,8 @@ def test_privacy_is_on_by_default_and_hashes_like_older_configs_when_off():
     # results stored before the option have no privacy rows: `false` keeps their keys, `true` does not
     assert "privacy" not in off._hashable()["evaluation"] and on.section_hash("evaluation") != off.section_hash(
         "evaluation")
+    mlda = {**base, "experiment": {"name": "p", "kind": "mlda"}}  # privacy judges generators only
+    assert parse_config(mlda).hash == parse_config({**mlda, "evaluation": {"privacy": False}}).hash
 
 
 def test_unit_evaluation_adds_every_privacy_metric_as_rows(data_dir):
