@@ -4,8 +4,9 @@ holdout rows of Adult (15 columns, 9 of them categorical).
 
 Target: <= 20 s wall on 2 cores. Prints ONE JSON line: seconds (wall) of a first call in this
 process (`first_seconds`: includes loading anonymeter and numba's compiled kernels from their disk
-cache, or compiling them when the cache is cold) and of a second call (`seconds`) with its CPU time (`cpu_seconds`, all threads), the readings,
-the target and the load averages before and after (the machine may be shared).
+cache, or compiling them when the cache is cold) and of a second call (`seconds`) with its CPU
+time (`cpu_seconds`, all threads), the readings, the target and the load averages before and
+after (the machine may be shared: wall time then exceeds CPU time several-fold).
 
     python benchmarks/privacy_speed.py [--threads 2] [--seed 0]
 

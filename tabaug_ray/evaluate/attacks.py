@@ -17,7 +17,10 @@ Setup: categorical columns (model-space codes) enter as text, so anonymeter trea
 categorical; numeric columns as floats. Singling out: multivariate, 3 columns per query.
 Linkability: the attacker knows the first half of the columns for one record and the second half
 for another (anonymeter's `aux_cols`), 1 neighbour. Inference: the secret is `secret` (the
-target), the attacker knows every other column.
+target), the attacker knows every other column. A numeric secret counts as guessed within
+anonymeter's 5 % relative tolerance; in the model space (z-scores) that tolerance is tight for
+values near the training mean, so regression targets (King's price) read lower inference risk
+than they would on the original scale.
 
 NOTE[patch]: anonymeter 1.0.0 has no seed argument: singling out draws from a module-level
 `numpy.random.default_rng()` and the targets come from `DataFrame.sample` without `random_state`

@@ -72,7 +72,8 @@ def heom_embedding(matrices: Sequence[np.ndarray], kinds: Sequence[Kind], *, tra
     kinds = list(kinds)
     for x in (train, *matrices):
         if x.ndim != 2 or x.shape[1] != len(kinds):
-            raise TabaugError(f"privacy: matrix of shape {x.shape} does not have the {len(kinds)} columns of its schema")
+            raise TabaugError(f"privacy: matrix of shape {x.shape} does not have the {len(kinds)} columns "
+                              "of its schema")
         if not np.all(np.isfinite(x)):
             raise TabaugError("privacy: matrices must not have missing or infinite values")
     num = np.array([k == "numeric" for k in kinds], dtype=bool)
@@ -258,7 +259,8 @@ def human_lines(p: dict) -> list[str]:
         "   1 = no leakage",
         f"  NNDR p5 train / holdout    {f(p['nndr_train_p5'])} / {f(p['nndr_holdout_p5'])}   ratio "
         f"{f(p['nndr_ratio_p5'])}   1 = no leakage",
-        f"  exact copies of train      {f(p['exact_copy_rate'])}   (of holdout rows: {f(p['exact_copy_rate_holdout'])})",
+        f"  exact copies of train      {f(p['exact_copy_rate'])}   "
+        f"(of holdout rows: {f(p['exact_copy_rate_holdout'])})",
         f"  membership inference AUC   {ci('mia_auc')}   0.5 = no leakage",
         f"  singling-out risk          {ci('singling_out_risk')}   0 = no leakage (anonymeter, 95 %)",
         f"  linkability risk           {ci('linkability_risk')}",
