@@ -18,6 +18,7 @@ $(DEPS_STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip "setuptools<81" wheel
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --no-deps anonymeter==1.0.0  # its numpy<1.27 cap would downgrade numpy; see pyproject.toml
 	rm -f $(VENV)/.deps-* $(VENV)/.editable-*
 	touch $(DEPS_STAMP) $(EDITABLE_STAMP)
 

@@ -160,7 +160,8 @@ class JudgeSection(Section):
 class EvaluationSection(Section):
     """How synthetic rows are judged. `discriminator_inputs`: categorical columns enter the divergence
     estimator's classifier one-hot (default) or as the model space's integer codes (the reference code);
-    `judge`: how long its classifier trains."""
+    `judge`: how long its classifier trains; `privacy`: distance checks, membership inference and
+    anonymeter's risks against the generator's training rows (`evaluate/privacy.py`)."""
 
     presets: tuple[Literal["reliable", "realistic"], ...] = ("realistic",)
     repeats: int = Field(5, ge=1)
@@ -168,6 +169,7 @@ class EvaluationSection(Section):
     max_test_rows: int = Field(5_000, ge=1)
     discriminator_inputs: Literal["one_hot", "codes"] = "one_hot"
     judge: JudgeSection = JudgeSection()
+    privacy: bool = True
 
     @property
     def sizes(self) -> list[tuple[str, int, int]]:
@@ -247,6 +249,8 @@ class ExperimentConfig(Section):
             for entry in entries:
                 if entry.get(option) == default:
                     entry.pop(option, None)
+        if data["experiment"]["kind"] != "inductive_bias":  # only inductive-bias units judge privacy
+            data["evaluation"].pop("privacy", None)
         return data
 
     @property
@@ -271,6 +275,9 @@ LATER_OPTIONS: tuple[tuple[str, str, Any], ...] = (
     ("datasets", "cuts", {}),
     ("evaluation", "discriminator_inputs", "one_hot"),
     ("mlda", "binary_features", "noise"),
+    # results stored before privacy existed have no privacy rows: `privacy = false` hashes like them,
+    # the new default `true` gives new keys (its units write more rows)
+    ("evaluation", "privacy", False),
 )
 
 
@@ -282,6 +289,7 @@ def upgrade_stored(data: dict[str, Any]) -> dict[str, Any]:
     """
     data = json.loads(json.dumps(data))
     evaluation = data.setdefault("evaluation", {})
+    evaluation.setdefault("privacy", False)  # stored before privacy metrics existed: none were computed
     judge = evaluation.get("judge")
     if judge is None:
         evaluation["judge"] = {"name": "fast"}

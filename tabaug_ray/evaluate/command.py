@@ -19,7 +19,11 @@ KL(real || synthetic) in nats and JS in bits (mean and std over repeats), the di
 ROC-AUC (C2ST), per-column KS / TV distances, the pairwise-correlation difference and, with
 --target, the utility of a model trained on synthetic rows and tested on real held-out rows next to
 the same model trained on real rows. Needs M + 2L rows per side (preset reliable: 7,500 + 2·1,000).
+With --train (the generator's training rows), also privacy: distances to the closest training row
+against as many REAL rows (REAL must be rows the generator never saw), membership inference and
+anonymeter's singling-out, linkability and inference risks.
 """
+MIN_TRAIN_ROWS = 10  # fewer training rows leave the percentiles and the attacks' intervals meaningless
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -48,6 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="override the optimiser steps (epochs for the full-batch reference judge) without a "
                         "better validation BCE before it stops")
     p.add_argument("--judge-max-epochs", type=int, help="override the judge's upper bound on epochs")
+    p.add_argument("--train", type=Path, help="the generator's training rows (same columns): also report privacy")
     p.add_argument("--records", type=Path, help="also write the long results table here (.csv or .parquet)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(func=run)
@@ -97,6 +102,14 @@ def run(args: argparse.Namespace) -> int:
             )
     if args.target is not None and args.target not in real.columns:
         raise TabaugError(f"--target {args.target!r} is not a column of {names[0]}")
+    train_rows = None
+    if args.train is not None:
+        train_rows = read_table(args.train)
+        train_types = column_types(real, train_rows, categorical=categorical,
+                                   names=(names[0], f"--train {args.train.name}"))
+        if len(train_rows) < MIN_TRAIN_ROWS:
+            raise TabaugError(f"--train {args.train}: {len(train_rows)} rows, privacy needs at least {MIN_TRAIN_ROWS}")
+        types = {c: "categorical" if "categorical" in (types[c], train_types[c]) else "numeric" for c in types}
 
     encoded = encode_pair(real, syn, categorical=categorical, names=names)
     estimator = DivergenceEstimator(m=m, l=l, repeats=args.repeats, seed=args.seed, n_threads=args.threads,
@@ -125,10 +138,19 @@ def run(args: argparse.Namespace) -> int:
             synthetic_x=fx.synthetic, synthetic_y=y_syn, real_train_x=fx.real[train], real_train_y=y_real[train],
             test_x=fx.real[test], test_y=y_real[test], task=task, seed=args.seed, n_threads=args.threads,
         )
+    privacy = None
+    if train_rows is not None:
+        from tabaug_ray.evaluate.privacy import tables_privacy
+
+        privacy = tables_privacy(train=train_rows, real=real, synthetic=syn, types=types, seed=args.seed,
+                                 secret=args.target if args.target is not None else list(real.columns)[-1],
+                                 n_jobs=args.threads or 1)
     records = evaluation_records(
         m=m, l=l, divergence=div, marginals=marg,
         utility=utility["synthetic"] if utility else None, utility_real=utility["real"] if utility else None,
     )
+    if privacy is not None:
+        records += [{"metric": k, "value": v, "m": None, "l": None, "repeat": None} for k, v in privacy.items()]
     if args.records is not None:
         write_records(records, args.records)
 
@@ -143,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
     }
     if utility is not None:
         out["utility"] = {"target": args.target, "task": task, **utility}
+    if privacy is not None:
+        out["privacy"] = {"train": str(args.train), "rows_train": len(train_rows), **privacy}
     if args.json:
         print(json.dumps(_jsonable(out)))
     else:
@@ -243,6 +267,10 @@ def _human(o: dict) -> str:
         for name in u["synthetic"]:
             lines.append(f"  {name:<10} train on synthetic {_fmt_g(u['synthetic'][name])}   "
                          f"train on real {_fmt_g(u['real'][name])}")
+    if "privacy" in o:
+        from tabaug_ray.evaluate.privacy import human_lines
+
+        lines += ["", *human_lines(o["privacy"])]
     return "\n".join(lines)
 
 

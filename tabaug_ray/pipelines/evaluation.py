@@ -1,7 +1,9 @@
-"""Judge synthetic rows of one unit: divergences per evaluation preset, marginals and utility.
+"""Judge synthetic rows of one unit: divergences per evaluation preset, marginals, utility and privacy.
 
 Everything happens in the model space of the unit's transform (fitted on the generator's training
 rows): the real evaluation rows come from the split's pool, disjoint from those training rows.
+Privacy (`[evaluation] privacy`) compares the synthetic rows' closeness to the training rows with
+their closeness to as many pool rows (`privacy_records`).
 """
 
 from __future__ import annotations
@@ -89,5 +91,22 @@ def evaluate(synthetic: np.ndarray, data: UnitData, config: ExperimentConfig, *,
             scores["real"] = utility_scores(real_x, real_y, test_x, test_y, task=task, seed=seed, n_threads=n_threads)
         for record in evaluation_records(m=0, l=0, utility=scores["synthetic"], utility_real=scores.get("real")):
             records.append(dict(record, m=None, l=None, repeat=None))
+    if evaluation.privacy:
+        records += privacy_records(train=data.train, holdout=data.eval_pool, synthetic=synthetic, schema=data.schema,
+                                   seed=seed, n_threads=n_threads)
     return records
+
+
+def privacy_records(*, train: np.ndarray, holdout: np.ndarray, synthetic: np.ndarray, schema: TableSchema,
+                    seed: int, n_threads: int) -> list[dict]:
+    """Long-format rows (metric, value; m, l, repeat None) of every privacy metric of `synthetic`
+    against the generator's training rows and as many never-seen real rows (`holdout`, cut to the
+    training rows' size; when it holds fewer, a seeded subsample of the training rows matches it).
+    All three matrices are in the model space of `schema`."""
+    from tabaug_ray.evaluate.privacy import model_space_kinds, privacy_report
+
+    report = privacy_report(train=train, holdout=holdout[: len(train)], synthetic=synthetic, names=schema.names,
+                            kinds=model_space_kinds(schema.columns), secret=schema.target, seed=seed,
+                            n_jobs=n_threads)
+    return [{"metric": k, "value": float(v), "m": None, "l": None, "repeat": None} for k, v in report.items()]
 

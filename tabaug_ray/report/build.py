@@ -14,6 +14,7 @@ from tabaug_ray.distributed.store import ResultStore
 from tabaug_ray.errors import TabaugError
 from tabaug_ray.report import aggregate as agg
 from tabaug_ray.report import plots as P
+from tabaug_ray.report import privacy as RP
 from tabaug_ray.report.stats import FriedmanResult, friedman_nemenyi, teacher_split, wilcoxon_vs_baseline
 
 
@@ -51,6 +52,7 @@ class Report:
     teacher_split: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
     judge: str | None = None
+    privacy: pd.DataFrame | None = None  # display table of the privacy metrics (`report/privacy.py`)
     alpha: float = 0.05
     n_rows: int = 0
 
@@ -89,6 +91,7 @@ def build_report(
     n_experiments = agg.ok_rows(df)["experiment"].nunique()
     if experiment is not None:
         df = df[df["experiment"].astype(str) == agg.check_choice(df, "experiment", experiment, "--experiment")]
+    df, privacy_rows = RP.split(df, keep=tuple(metrics or ()))
     directions = dict(directions or {})
     for metric in directions:
         agg.metric_direction(metric, directions)  # validates the value
@@ -155,6 +158,14 @@ def build_report(
     _read_extras(report)
     if with_plots:
         report.plots = make_plots(df, report)
+    section = RP.privacy_section(df, privacy_rows, with_plot=with_plots)
+    if section is not None:
+        _, report.privacy, fig, fidelity = section
+        if fig is not None:
+            report.plots.append(P.Plot(
+                name="fidelity_vs_privacy", title=f"Fidelity ({fidelity}) against membership-inference AUC",
+                png=P.figure_png(fig), caption="One point per generator and scenario (mean over folds and runs, "
+                "error bars one standard deviation); AUC 0.5 = the synthetic rows do not tell training rows apart."))
     return report
 
 

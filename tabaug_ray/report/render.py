@@ -22,6 +22,8 @@ from tabaug_ray.report import aggregate as agg
 from tabaug_ray.report.build import Report
 
 SETTING_HEADERS = {"n": "N", "m": "M", "l": "L"}
+PRIVACY_NOTE = ("mean (std) over folds × runs; in brackets what no leakage reads as: synthetic rows are as close to "
+                "the training rows as to as many never-seen real rows (README: Evaluation / Privacy)")
 
 
 @dataclass
@@ -282,6 +284,9 @@ def all_tables(report: Report) -> list[tuple[str, list[Table]]]:
     tests = [t for t in (wilcoxon_table(report), friedman_table(report), teacher_split_table(report))
              if t is not None]
     sections.append(("Significance", tests + nemenyi_tables(report)))
+    if report.privacy is not None:
+        sections.append(("Privacy", [Table(title="Privacy against the generators' training rows",
+                                           frame=report.privacy, note=PRIVACY_NOTE)]))
     failed = failed_table(report)
     if failed is not None:
         sections.append(("Failed units", [failed]))
