@@ -92,9 +92,13 @@ def test_result_fields_and_records(gaussian_results):
     assert res.kl_std > 0  # repeats differ (own splits and initialisations)
     assert all(1 <= b <= t for b, t in zip(res.epochs, res.epochs_trained))
     recs = divergence_records(res)
-    assert len(recs) == 3 * 5
+    from tabaug_ray.evaluate.records import JUDGE_DIAGNOSTICS
+
+    assert len(recs) == (3 + len(JUDGE_DIAGNOSTICS)) * 5
     assert all(tuple(r) == RECORD_KEYS for r in recs)
-    assert {r["metric"] for r in recs} == {"kl", "js", "auc"}
+    assert {r["metric"] for r in recs} == {"kl", "js", "auc", *JUDGE_DIAGNOSTICS}
+    assert [r["value"] for r in recs if r["metric"] == "judge_epochs"] == list(res.epochs_trained)
+    assert all(r["value"] in (0.0, 1.0) for r in recs if r["metric"] == "judge_improving")
     assert [r["value"] for r in recs if r["metric"] == "js"] == list(res.js_repeats)
     assert sorted({r["repeat"] for r in recs}) == [0, 1, 2, 3, 4]
     assert {(r["m"], r["l"]) for r in recs} == {(7_500, 1_000)}
