@@ -14,9 +14,9 @@ from typing import Any, Sequence
 from tabaug_ray.distributed.actors import RemoteValue, host_class, set_threads
 from tabaug_ray.distributed.artifacts import ArtifactStore
 from tabaug_ray.distributed.reuse import check_sources, reuse_units
-from tabaug_ray.distributed.store import ResultStore
 from tabaug_ray.errors import TabaugError
 from tabaug_ray.pipelines.base import RunContext, Unit, UnitResult, pipeline_module
+from tabaug_ray.results import ResultStore
 
 __all__ = ["Executor", "RunSummary", "check_address", "execute_unit", "init_ray", "set_threads"]
 
@@ -74,7 +74,10 @@ def init_ray(*, address: str | None, max_cpus: int | None) -> None:
     if address:
         # inside a submitted job the job's runtime_env is merged with ours instead of refused
         os.environ.setdefault("RAY_OVERRIDE_JOB_RUNTIME_ENV", "1")
-        ray.init(address=address, runtime_env=env, log_to_driver=False, logging_level=logging.WARNING)
+        try:
+            ray.init(address=address, runtime_env=env, log_to_driver=False, logging_level=logging.WARNING)
+        except ConnectionError as exc:  # e.g. 'auto' with no cluster running
+            raise TabaugError(f"--address {address}: no Ray cluster reachable ({str(exc).splitlines()[0]})") from None
     else:
         ray.init(num_cpus=max_cpus, include_dashboard=False, runtime_env=env, log_to_driver=False,
                  logging_level=logging.WARNING)
@@ -158,11 +161,13 @@ class Executor:
         store, artifacts = ResultStore(out=self.out), ArtifactStore(out=self.out)
         check_sources(self.reuse)
         store.save_config(self.config_text, config_hash=config.results_hash, resolved=config.to_dict())
+        store.verify()  # a torn or foreign part is quarantined: its unit is not done
         if config.execution.seed_tasks:
             from tabaug_ray.distributed.seeds import fit_per_seed
 
             self.ctx = replace(self.ctx, seed_runner=fit_per_seed)
         units = self.plan()
+        artifacts.verify(u.key for u in units if u.keep_value)  # an artifact that fails its HMAC is never loaded
         reused = reuse_units(units, sources=self.reuse, store=store, artifacts=artifacts,
                              config=config) if self.reuse else 0
         done = store.done_keys()
@@ -438,7 +443,33 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, unit="unit", desc="units", dynamic_ncols=True)
 
 
+# How long `check_address` waits for a TCP connection to the cluster: a live head answers in
+# milliseconds even across regions; without this, ray.init retries an unreachable GCS forever.
+CONNECT_TIMEOUT_S = 10.0
+
+
 def check_address(address: str | None) -> str | None:
-    if address and not (address == "auto" or address.startswith(("ray://", "localhost", "127.")) or ":" in address):
+    """Check an --address before anything is written: its form, then that something answers there
+    (a TCP connection within CONNECT_TIMEOUT_S); an unreachable cluster is a one-line TabaugError."""
+    if not address:
+        return address
+    if not (address == "auto" or address.startswith(("ray://", "localhost", "127.")) or ":" in address):
         raise TabaugError(f"--address {address!r}: expected 'auto', 'ray://host:port' or 'host:port'")
+    if address == "auto":
+        return address  # found by ray.init (RAY_ADDRESS or a local head); init_ray names a miss
+    rest = address.removeprefix("ray://")
+    host, _, port = rest.rpartition(":") if ":" in rest else (rest, "", "")
+    try:
+        port_number = int(port) if port else (10001 if address.startswith("ray://") else 6379)
+    except ValueError:
+        raise TabaugError(f"--address {address!r}: the port {port!r} is not a number") from None
+    import socket
+
+    try:
+        with socket.create_connection((host.strip("[]"), port_number), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__  # TimeoutError has no strerror
+        raise TabaugError(f"--address {address}: no Ray cluster reachable at {host}:{port_number} ({reason}, "
+                          f"waited at most {CONNECT_TIMEOUT_S:.0f} s); start one or check the address") from None
     return address
