@@ -3,12 +3,30 @@ atomic writes: data goes to a hidden temporary file that is then moved into plac
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import uuid
 
 import pyarrow.fs as pafs
 
 from tabaug_ray.errors import TabaugError
+
+
+class DiskFull(TabaugError):
+    """OUT's disk (or quota) is full: the run stops; nothing torn is left, resume after freeing space."""
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    return getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or any(
+        text in str(exc) for text in ("No space left on device", "Disk quota exceeded", "[errno 28]", "[errno 122]"))
+
+
+def _mount_point(path: str) -> str:
+    path = os.path.abspath(path)
+    while not os.path.ismount(path):
+        path = os.path.dirname(path)
+    return path
 
 
 class Storage:
@@ -49,6 +67,15 @@ class Storage:
                 with open(tmp, "rb") as handle:
                     os.fsync(handle.fileno())
             self.fs.move(tmp, final)
+        except OSError as exc:
+            if not _is_disk_full(exc):
+                raise
+            where = self.uri
+            if self.is_local:
+                mount = _mount_point(folder)
+                where = f"{mount} (holding {self.root}; {shutil.disk_usage(mount).free} bytes free)"
+            raise DiskFull(f"no space left on the disk {where} while writing {final}: free space, then run the "
+                           "same command again to resume (finished units are kept)") from None
         finally:
             if self.fs.get_file_info(tmp).type != pafs.FileType.NotFound:
                 self.fs.delete_file(tmp)

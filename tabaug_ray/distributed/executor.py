@@ -17,6 +17,7 @@ from tabaug_ray.distributed.reuse import check_sources, reuse_units
 from tabaug_ray.errors import TabaugError
 from tabaug_ray.pipelines.base import RunContext, Unit, UnitResult, pipeline_module
 from tabaug_ray.results import ResultStore
+from tabaug_ray.storage import DiskFull
 
 __all__ = ["Executor", "RunSummary", "check_address", "execute_unit", "init_ray", "set_threads"]
 
@@ -345,6 +346,8 @@ class _Schedule:
             if unit.writes_results:
                 self.store.write(unit.key, records)
             self.store.clear_failure(unit.key)
+        except DiskFull:
+            raise  # OUT cannot take more: stop the run (nothing torn is left; resume after freeing space)
         except Exception as exc:  # noqa: BLE001 - a unit's error must not stop the others
             if not self.retry_after_host_death(unit, used, exc):
                 self.pending_hosts.discard(unit.key)
