@@ -275,7 +275,7 @@ def list_datasets(*, data_dir: str | os.PathLike | None = None) -> list[DatasetI
 
 
 def _preview_values(values, limit: int = 3) -> str:
-    shown = ", ".join(repr(v) for v in list(values)[:limit])
+    shown = ", ".join(repr(v.item() if hasattr(v, "item") else v) for v in list(values)[:limit])
     return shown + (", ..." if len(values) > limit else "")
 
 
