@@ -160,14 +160,18 @@ class ResultStore:
         left out (named, not moved: reading changes nothing in OUT)."""
         tables, bad = [], []
         for name in self.storage.list("results", SUFFIX):
-            reason = self.check_part(name)
-            if reason is None:
-                try:
-                    tables.append(self._part(name))
-                    continue
-                except (pa.ArrowException, OSError) as exc:
-                    reason = f"unreadable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
-            bad.append(BadPart(name=name, reason=reason))
+            try:  # one read per part: the checks of `check_part`, on the table itself
+                table = self._part(name)
+            except (pa.ArrowException, OSError) as exc:
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                bad.append(BadPart(name=name, reason=f"unreadable ({first})"))
+                continue
+            keys = set(table.column("unit_key").unique().to_pylist())
+            if keys != {name.removesuffix(SUFFIX)}:
+                bad.append(BadPart(name=name, reason="holds no rows" if not keys else
+                                   f"holds rows of unit(s) {sorted(map(str, keys))[:3]}, not {name.removesuffix(SUFFIX)}"))
+                continue
+            tables.append(table)
         table = pa.concat_tables(tables) if tables else SCHEMA.empty_table()
         return table.to_pandas(), bad
 
