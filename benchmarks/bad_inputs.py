@@ -4,7 +4,7 @@ Each case must end with exit code 2 and ONE error line on stderr (`tabaug: error
 argparse's usage + error for a malformed flag), no traceback, no Ray started and no unit run; a
 usable oddity must give its warning line. Prints one line per case and a final count:
 
-    python benchmarks/bad_inputs.py        # 47 of 47 on this code; 30 of 47 on the code before issue 21
+    python benchmarks/bad_inputs.py        # 47 of 47 on this code; 31 of 47 on the code before issue 21
     # data: abalone.csv.gz from $TABAUG_DATA_DIR or ../shared/datasets
 """
 
@@ -101,7 +101,7 @@ def main() -> int:
     def run(cfg: Path, *flags: str, out_dir: str = out) -> list[str]:
         return ["run", str(cfg), "--out", out_dir, "--no-progress", *flags]
 
-    cases = {  # name -> (argv, expected text in the error / warning line)
+    cases = {  # name -> (argv, expected text in the error / warning line, or (expected, text it must not hold))
         "config file missing": (run(work / "none.toml"), "not found"),
         "config malformed TOML": (run(config("malformed", raw=b"[experiment\nname=1")), "malformed TOML"),
         "config not UTF-8": (run(config("latin", raw="# r\xe9sum\xe9\n".encode("latin-1") + good.read_bytes())),
@@ -157,7 +157,7 @@ def main() -> int:
         "report unknown metric": (["report", str(other), "--metric", "bleu"], "bleu"),
         "evaluate too few rows, preset given": (["evaluate", str(csv("small.csv", frame.head(150))), str(good_csv),
                                                  "--preset", "realistic"],
-                                                "smaller --m/--l"),
+                                                ("smaller --m/--l", "--preset realistic")),
         "evaluate mismatched columns": (["evaluate", str(good_csv), str(csv("fewer.csv", frame.drop(columns="Sex"))),
                                          "--m", "50", "--l", "20"], "Sex"),
         "datasets show unknown": (["datasets", "show", "nope"], "nope"),
@@ -165,6 +165,7 @@ def main() -> int:
 
     def one(item):
         name, (argv, needle) = item
+        needle, absent = needle if isinstance(needle, tuple) else (needle, None)  # absent: must not be said
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         try:
             proc = subprocess.run([sys.executable, "-m", "tabaug_ray", *argv], capture_output=True, text=True,
@@ -178,7 +179,7 @@ def main() -> int:
             errors = errors[-1:]
         text = (warnings if "(warning)" in name else errors)
         ok = (proc.returncode == 2 and len(errors) == 1 and "error:" in errors[0] and "Traceback" not in proc.stderr
-              and any(needle in l for l in text))
+              and any(needle in l for l in text) and not (absent and any(absent in l for l in text)))
         return name, ok, (text[0] if text else f"exit {proc.returncode}: {proc.stderr.strip()[-200:]}")
 
     with ThreadPoolExecutor(max_workers=2) as pool:
