@@ -322,7 +322,11 @@ def read_toml(path: str | Path, *, what: str = "config") -> dict[str, Any]:
     if not path.is_file():
         raise TabaugError(f"{path}: {what} file not found")
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise TabaugError(f"{path}: not UTF-8 text (byte {exc.start} on line {line} is {exc.object[exc.start]:#04x}); "
+                          "save the file as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise TabaugError(f"{path}: malformed TOML ({exc})") from None
 

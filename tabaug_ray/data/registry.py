@@ -12,6 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
 from tabaug_ray.errors import TabaugError
@@ -271,3 +272,55 @@ def list_datasets(*, data_dir: str | os.PathLike | None = None) -> list[DatasetI
         infos.append(DatasetInfo(alias, None, None, openml["task"], where))
     return infos
 
+
+
+def _preview_values(values, limit: int = 3) -> str:
+    shown = ", ".join(repr(v.item() if hasattr(v, "item") else v) for v in list(values)[:limit])
+    return shown + (", ..." if len(values) > limit else "")
+
+
+def check_dataset(ds: Dataset, *, declared: Sequence[str] = ()) -> None:
+    """Refuse, on one line naming the source and the column, a table no unit can use: no rows,
+    infinite values, a numeric column with a few non-numbers, a constant target, or a target that
+    contradicts the declared task.
+
+    Args:
+        ds: the dataset as the config entry shapes it (target, task, drops and cuts applied).
+        declared: columns the config or the schema overrides declare (no numeric guessing on them).
+    """
+    frame, source, target = ds.frame, ds.source or ds.name, ds.target
+    if frame.empty:
+        raise TabaugError(f"{source}: no data rows (only a header with {frame.shape[1]} columns)")
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            infinite = np.isinf(column.to_numpy(dtype=float, na_value=np.nan))
+            if infinite.any():
+                rows = np.flatnonzero(infinite)
+                raise TabaugError(f"{source}: column {name!r} holds {len(rows)} infinite value(s) (first at data "
+                                  f"row {rows[0] + 1}); replace them with numbers or leave them empty (missing)")
+        elif column.dtype == object and name not in declared and name not in ds.categorical:
+            values = column.dropna()
+            numbers = pd.to_numeric(values, errors="coerce")
+            if numbers.notna().sum() > len(values) / 2 and numbers.isna().any():
+                garbage = values[numbers.isna()].astype(str).unique()
+                raise TabaugError(f"{source}: column {name!r} is numeric but for {int(numbers.isna().sum())} "
+                                  f"value(s) ({_preview_values(garbage)}); fix them, leave them empty (missing) "
+                                  "or declare the column categorical")
+    y = frame[target].dropna()
+    distinct = y.nunique()
+    if distinct <= 1:
+        raise TabaugError(f"{source}: target {target!r} is constant ({_preview_values(y.unique()) or 'all missing'}): "
+                          "there is nothing to learn or evaluate")
+    numeric = pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y)
+    continuous = numeric and not np.all(np.mod(y.to_numpy(dtype=float), 1) == 0)
+    if ds.task == "binary" and distinct != 2:
+        kind = "regression" if continuous or distinct > 20 else "multiclass"
+        raise TabaugError(f"{source}: task 'binary' is declared but target {target!r} has {distinct} distinct "
+                          f"values (a binary target has 2); declare task = \"{kind}\" if that is what it is")
+    if ds.task == "multiclass" and continuous:
+        raise TabaugError(f"{source}: task 'multiclass' is declared but target {target!r} holds non-integer "
+                          f"numbers ({distinct} distinct values); declare task = \"regression\"")
+    if ds.task == "regression" and not numeric:
+        raise TabaugError(f"{source}: task 'regression' is declared but target {target!r} holds text "
+                          f"({_preview_values(y.astype(str).unique())}); declare task = \"binary\" or \"multiclass\"")

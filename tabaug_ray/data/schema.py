@@ -163,6 +163,9 @@ def infer_schema(
     for name in frame.columns:
         series = frame[name]
         if name != target and name not in overrides:
+            if series.isna().all():
+                dropped[name] = "all values missing"
+                continue
             if series.nunique(dropna=True) <= 1:
                 dropped[name] = "constant"
                 continue

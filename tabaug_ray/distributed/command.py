@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+from pathlib import Path
+
+from tabaug_ray.errors import TabaugError, warn
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -31,9 +35,38 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     sweep.set_defaults(func=sweep_command)
 
 
+def check_cpus(value: int | None) -> int | None:
+    """--max-cpus must be a positive count (0 used to mean "all cores", a negative one a Ray traceback)."""
+    if value is not None and value < 1:
+        raise TabaugError(f"--max-cpus {value}: must be at least 1 (leave it out to use every core)")
+    return value
+
+
+def check_out(out: str) -> str:
+    """Refuse an --out that is a file, lies under a file, or cannot be written (nothing is created)."""
+    if "://" in str(out):
+        return out  # an object store: its errors come on the first write, named by pyarrow
+    path = Path(out).expanduser().absolute()
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise TabaugError(f"--out {out}: {probe} is a file, not a directory")
+    try:  # a real write (root passes any permission check, a read-only mount does not)
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        raise TabaugError(f"--out {out}: {probe} is not writable ({exc.strerror or type(exc).__name__})") from None
+    return out
+
+
 def sweep_command(args: argparse.Namespace) -> int:
+    from tabaug_ray.distributed.executor import check_address
     from tabaug_ray.distributed.sweep import run_sweep
 
+    check_cpus(args.max_cpus)
+    check_out(args.out)
+    check_address(args.address)
     summary = run_sweep(args.config, out=args.out, data_dir=args.data_dir, address=args.address,
                         max_cpus=args.max_cpus)
     print(f"best {summary['metric']} = {summary['best_value']:.5g} with {summary['best_params']} "
@@ -42,23 +75,26 @@ def sweep_command(args: argparse.Namespace) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from tabaug_ray.config import load_config
     from tabaug_ray.data.registry import resolve_data_dir
     from tabaug_ray.distributed.executor import Executor, check_address
     from tabaug_ray.pipelines.base import RunContext, Selection
 
+    check_cpus(args.max_cpus)
     config = load_config(args.config)
     selection = Selection.parse(config, args.only) if args.only else None
     data_dir = args.data_dir or config.experiment.data_dir
     if data_dir:
         data_dir = str(resolve_data_dir(data_dir).resolve())
     ctx = RunContext(config=config, data_dir=data_dir)
-    for entry in config.datasets:  # fail fast, on the driver, on a bad dataset
-        ctx.data(entry.name)
-    executor = Executor(ctx=ctx, out=args.out, config_text=Path(args.config).read_text(),
-                        address=check_address(args.address or config.execution.address),
+    for entry in config.datasets:  # fail fast, on the driver, on a bad dataset; say what is dropped
+        source = ctx.data(entry.name)
+        for column, reason in source.schema.dropped.items():
+            warn(f"{source.dataset.source or entry.name}: dropping column {column!r} ({reason})")
+    address = check_address(args.address or config.execution.address)
+    check_out(args.out)
+    executor = Executor(ctx=ctx, out=args.out, config_text=Path(args.config).read_text(encoding="utf-8"),
+                        address=address,
                         max_cpus=args.max_cpus or config.execution.max_cpus, progress=not args.no_progress,
                         pipeline=selection, reuse=args.reuse)
     summary = executor.run()
@@ -80,7 +116,7 @@ def _print_table(out: str) -> None:
     """Headline metrics, mean (std) over folds, runs and repeats; `tabaug report` has the rest."""
     import pandas as pd
 
-    from tabaug_ray.distributed.store import ResultStore
+    from tabaug_ray.results import ResultStore
 
     table = ResultStore(out=out).read()
     table = table[table.metric.isin(HEADLINE)]

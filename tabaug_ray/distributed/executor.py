@@ -3,7 +3,6 @@ the store, failures recorded and reported, progress shown, everything resumable.
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 import traceback
@@ -13,10 +12,11 @@ from typing import Any, Sequence
 
 from tabaug_ray.distributed.actors import RemoteValue, host_class, set_threads
 from tabaug_ray.distributed.artifacts import ArtifactStore
+from tabaug_ray.distributed.connect import WORKER_ENV, check_address, init_ray  # noqa: F401 - re-exported
 from tabaug_ray.distributed.reuse import check_sources, reuse_units
-from tabaug_ray.distributed.store import ResultStore
-from tabaug_ray.errors import TabaugError
 from tabaug_ray.pipelines.base import RunContext, Unit, UnitResult, pipeline_module
+from tabaug_ray.results import ResultStore
+from tabaug_ray.storage import DiskFull
 
 __all__ = ["Executor", "RunSummary", "check_address", "execute_unit", "init_ray", "set_threads"]
 
@@ -49,35 +49,6 @@ def execute_unit(pipeline: Any, unit: Unit, ctx: RunContext, dep_keys: Sequence[
     set_threads(unit.num_cpus)
     result: UnitResult = pipeline.run(unit, ctx, dict(zip(dep_keys, dep_values)))
     return result.records, (result.value if unit.keep_value else None)
-
-
-# Worker processes: idle OpenMP threads sleep instead of spinning (on a 2-core machine a spinning
-# pool slows the other task by 50x), and glibc keeps freed memory instead of returning it to the OS
-# after every epoch (about 20 % less CPU in the discriminator's training).
-WORKER_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "MALLOC_MMAP_THRESHOLD_": "268435456",
-              "MALLOC_TRIM_THRESHOLD_": "268435456"}
-
-
-def init_ray(*, address: str | None, max_cpus: int | None) -> None:
-    """Local Ray on all (or `max_cpus`) cores by default; `address` joins a running cluster."""
-    import ray
-
-    if ray.is_initialized():
-        return
-    # A unit's error is reported once, by the executor; Ray would also log every error it was
-    # never asked for (the value ref of a failed producer).
-    os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
-    env_vars = dict(WORKER_ENV)
-    env_vars.update({k: v for k, v in os.environ.items() if k.startswith("TABAUG_") or k in WORKER_ENV
-                     or k == "RAY_CHDIR_TO_TRIAL_DIR"})
-    env = {"env_vars": env_vars}
-    if address:
-        # inside a submitted job the job's runtime_env is merged with ours instead of refused
-        os.environ.setdefault("RAY_OVERRIDE_JOB_RUNTIME_ENV", "1")
-        ray.init(address=address, runtime_env=env, log_to_driver=False, logging_level=logging.WARNING)
-    else:
-        ray.init(num_cpus=max_cpus, include_dashboard=False, runtime_env=env, log_to_driver=False,
-                 logging_level=logging.WARNING)
 
 
 def _failure(unit: Unit, error: BaseException) -> dict:
@@ -158,11 +129,13 @@ class Executor:
         store, artifacts = ResultStore(out=self.out), ArtifactStore(out=self.out)
         check_sources(self.reuse)
         store.save_config(self.config_text, config_hash=config.results_hash, resolved=config.to_dict())
+        store.verify()  # a torn or foreign part is quarantined: its unit is not done
         if config.execution.seed_tasks:
             from tabaug_ray.distributed.seeds import fit_per_seed
 
             self.ctx = replace(self.ctx, seed_runner=fit_per_seed)
         units = self.plan()
+        artifacts.verify(u.key for u in units if u.keep_value)  # an artifact that fails its HMAC is never loaded
         reused = reuse_units(units, sources=self.reuse, store=store, artifacts=artifacts,
                              config=config) if self.reuse else 0
         done = store.done_keys()
@@ -340,6 +313,8 @@ class _Schedule:
             if unit.writes_results:
                 self.store.write(unit.key, records)
             self.store.clear_failure(unit.key)
+        except DiskFull:
+            raise  # OUT cannot take more: stop the run (nothing torn is left; resume after freeing space)
         except Exception as exc:  # noqa: BLE001 - a unit's error must not stop the others
             if not self.retry_after_host_death(unit, used, exc):
                 self.pending_hosts.discard(unit.key)
@@ -436,9 +411,3 @@ def _progress(total: int, enabled: bool):
     from tqdm import tqdm
 
     return tqdm(total=total, unit="unit", desc="units", dynamic_ncols=True)
-
-
-def check_address(address: str | None) -> str | None:
-    if address and not (address == "auto" or address.startswith(("ray://", "localhost", "127.")) or ":" in address):
-        raise TabaugError(f"--address {address!r}: expected 'auto', 'ray://host:port' or 'host:port'")
-    return address

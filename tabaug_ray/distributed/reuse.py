@@ -5,7 +5,8 @@ content, the code version, its own parameters and its producers' keys), so a uni
 in another directory did exactly the work this run would do, provided the dataset's entry (target,
 categorical columns, schema, drops, cuts) is the same in both configs (checked here: some entry
 settings change the data's layout but not its content). Its result rows are copied with this
-run's experiment name, its artifact (a fitted teacher, an ensemble) as it is; both are written
+run's experiment name, its artifact (a fitted teacher, an ensemble) as it is if its signature verifies with this user's
+secret (`artifacts.ArtifactStore.copy_from`); both are written
 atomically and nothing already in OUT is replaced.
 """
 
@@ -16,9 +17,9 @@ from typing import Sequence
 
 from tabaug_ray.config import DatasetEntry, ExperimentConfig
 from tabaug_ray.distributed.artifacts import ArtifactStore
-from tabaug_ray.distributed.store import ResultStore
-from tabaug_ray.errors import TabaugError
+from tabaug_ray.errors import TabaugError, warn
 from tabaug_ray.pipelines.base import Unit
+from tabaug_ray.results import ResultStore
 
 
 def check_sources(sources: Sequence[str | os.PathLike]) -> None:
@@ -42,9 +43,12 @@ def reuse_units(units: Sequence[Unit], *, sources: Sequence[str | os.PathLike], 
         same = {d.name for d in config.datasets if src_entries.get(d.name) == d}
         for unit in (u for u in units if u.dataset in same):
             if unit.keep_value and not artifacts.has(unit.key) and src_artifacts.has(unit.key):
-                artifacts.storage.write_bytes(src_artifacts.storage.read_bytes("artifacts", f"{unit.key}.pkl"),
-                                              "artifacts", f"{unit.key}.pkl")
+                artifacts.copy_from(src_artifacts, unit.key)  # only if its signature verifies
             if unit.writes_results and unit.key not in done and unit.key in src_done:
+                reason = src_store.check_part(f"{unit.key}.parquet")
+                if reason is not None:
+                    warn(f"--reuse {source}: result part {unit.key}.parquet {reason}; not copied, the unit runs here")
+                    continue
                 store.write(unit.key, [dict(row, experiment=config.experiment.name)
                                        for row in src_store.read_part(unit.key)])
                 done.add(unit.key)

@@ -169,7 +169,7 @@ def run_sweep(path: str | Path, *, out: str | Path, data_dir: str | None = None,
     (out / "config.toml").write_text(base_path.read_text())  # the trials' base config, for `tabaug report`
 
     def trainable(params: dict[str, Any]) -> None:
-        from tabaug_ray.distributed.store import ResultStore
+        from tabaug_ray.results import ResultStore
 
         config = apply_overrides(base, params)
         value, records = trial_objective(config, metric=metric, where=where, data_dir=data_dir, cpus=cpus)

@@ -98,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
         if len(table) < need:
             raise TabaugError(
                 f"{name} has {len(table)} rows but M + 2L = {m} + 2·{l} = {need} are needed; "
-                f"use --preset realistic or smaller --m/--l"
+                + ("use --preset realistic or smaller --m/--l" if args.preset != "realistic" and len(table) >= sum(
+                    (PRESETS["realistic"][0], 2 * PRESETS["realistic"][1])) else "use smaller --m/--l")
             )
     if args.target is not None and args.target not in real.columns:
         raise TabaugError(f"--target {args.target!r} is not a column of {names[0]}")

@@ -17,11 +17,12 @@ import numpy as np
 import pandas as pd
 
 from tabaug_ray.config import DatasetEntry, ExperimentConfig, stable_hash
-from tabaug_ray.data.registry import Dataset, load_dataset, load_file
+from tabaug_ray.data.registry import Dataset, check_dataset, load_dataset, load_file
 from tabaug_ray.data.schema import TableSchema, infer_schema
 from tabaug_ray.data.splits import hash_seed
 from tabaug_ray.errors import TabaugError
-from tabaug_ray.version import CODE_VERSION, code_version_label
+from tabaug_ray.results import make_record  # noqa: F401 - re-exported: pipelines build rows with it
+from tabaug_ray.version import CODE_VERSION
 
 PIPELINES = {"inductive_bias": "tabaug_ray.pipelines.inductive_bias", "mlda": "tabaug_ray.pipelines.mlda"}
 
@@ -77,16 +78,6 @@ def make_key(config: ExperimentConfig, sections: tuple[str, ...], data: Dataset,
 def unit_seed(config: ExperimentConfig, unit: Unit, *extra: int | str) -> int:
     """The seed of a unit: derived from the config seed and the unit's place in the grid."""
     return hash_seed(config.experiment.seed, unit.dataset, unit.fold, unit.run, *extra)
-
-
-def make_record(config: ExperimentConfig, unit: Unit, *, scenario: str, model: str, metric: str, value: float,
-                seed: int, seconds: float, n: int | None = None, m: int | None = None, l: int | None = None,
-                **extra: Any) -> dict:
-    """One row of the long results table."""
-    return {"experiment": config.experiment.name, "dataset": unit.dataset, "fold": unit.fold, "run": unit.run,
-            "scenario": scenario, "model": model, "metric": metric, "value": float(value), "n": n, "m": m,
-            "l": l, "seed": seed, "unit_key": unit.key, "seconds": float(seconds),
-            "code_version": code_version_label(), "status": "ok", **extra}
 
 
 def pipeline_module(kind: str):
@@ -150,6 +141,7 @@ def _context(entry_json: str, data_dir: str | None) -> DataContext:
     if missing.any():
         warnings.warn(f"{ds.source}: dropping {int(missing.sum())} rows with a missing target", stacklevel=2)
         ds = replace(ds, frame=ds.frame.loc[~missing].reset_index(drop=True))
+    check_dataset(ds, declared=tuple(ds.schema_overrides))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         schema = infer_schema(ds.frame, target=ds.target, task=ds.task, categorical=ds.categorical,

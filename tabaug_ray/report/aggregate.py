@@ -13,7 +13,6 @@ Settings play two roles when a method is compared with the baseline:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,12 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tabaug_ray.errors import TabaugError
+from tabaug_ray.errors import TabaugError, warn
+from tabaug_ray.results import REQUIRED, BadPart, ResultStore
 
-REQUIRED_COLUMNS: tuple[str, ...] = (
-    "experiment", "dataset", "fold", "run", "scenario", "model", "metric", "value",
-    "n", "m", "l", "seed", "unit_key", "seconds", "code_version",
-)
+REQUIRED_COLUMNS: tuple[str, ...] = REQUIRED
 SETTING_COLUMNS: tuple[str, ...] = (
     "experiment", "preset", "n", "m", "l", "train_size", "eta", "volume", "teacher",
 )
@@ -126,43 +123,43 @@ def _isna(value) -> bool:
 
 # --------------------------------------------------------------------------------------------- load
 def load(out_dir: str | Path) -> pd.DataFrame:
-    """Read `OUT/results/` (Parquet parts written by `tabaug run`) into one long DataFrame.
+    """Read `OUT/results/` (Parquet parts written by `tabaug run`) into one long DataFrame; parts
+    that cannot be read are left out (see `load_checked`)."""
+    return load_checked(out_dir)[0]
 
-    The parts are read by the result store itself (`ResultStore.read`), so the report sees the
+
+def load_checked(out_dir: str | Path) -> tuple[pd.DataFrame, list[BadPart]]:
+    """`OUT/results/` as one long DataFrame, and the parts left out because they are torn or hold
+    another unit's rows (each named in a warning on stderr; nothing in OUT is changed).
+
+    The parts are read by the results module (`ResultStore.read_checked`), so the report sees the
     store's schema: optional columns are null where they do not apply.
 
     Args:
         out_dir: the experiment's output directory (the one holding `results/`).
     """
-    import pyarrow as pa
-
-    from tabaug_ray.distributed.store import ResultStore
-
     path = Path(out_dir) / "results"
     if "://" not in str(out_dir) and not path.is_dir():
         raise TabaugError(f"no results directory at {path}: run `tabaug run` first")
     try:
-        df = ResultStore(out=out_dir).read()
-    except (pa.ArrowInvalid, OSError) as exc:
+        df, bad = ResultStore(out=out_dir).read_checked()
+    except OSError as exc:
         raise TabaugError(f"cannot read results in {path}: {exc}") from exc
+    for part in bad:
+        warn(f"{path}/{part.name}: {part.reason}; left out of the report")
     if not len(df):
-        raise TabaugError(f"no Parquet parts in {path}: run `tabaug run` first")
+        raise TabaugError(f"no {'readable ' if bad else ''}Parquet parts in {path}"
+                          + (f" ({len(bad)} unreadable)" if bad else "") + ": run `tabaug run` first")
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise TabaugError(f"results in {path} lack required columns {missing}")
-    return normalise(df)
+    return normalise(df), bad
 
 
 def read_failures(out_dir: str | Path) -> pd.DataFrame:
     """Failed units recorded by the executor as `OUT/failed/<unit_key>.json` (empty if none)."""
-    folder = Path(out_dir) / "failed"
     records = []
-    for file in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            rec = json.loads(file.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
-            rec = {"error": f"unreadable failure record {file.name}"}
-        rec.setdefault("unit_key", file.stem)
+    for rec in ResultStore(out=out_dir).failures():
         records.append({k: rec.get(k) for k in ("unit_key", "label", "dataset", "fold", "run", "error")})
     return pd.DataFrame(records)
 

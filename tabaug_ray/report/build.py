@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from tabaug_ray.config import EvaluationSection, upgrade_stored, validate
-from tabaug_ray.distributed.store import ResultStore
 from tabaug_ray.errors import TabaugError
+from tabaug_ray.results import ResultStore
 from tabaug_ray.report import aggregate as agg
 from tabaug_ray.report import plots as P
 from tabaug_ray.report import privacy as RP
@@ -87,7 +87,7 @@ def build_report(
             `aggregate.validation_selected`), e.g. ["mlda"].
     """
     out_dir = Path(out_dir)
-    df = agg.load(out_dir)
+    df, bad_parts = agg.load_checked(out_dir)
     n_experiments = agg.ok_rows(df)["experiment"].nunique()
     if experiment is not None:
         df = df[df["experiment"].astype(str) == agg.check_choice(df, "experiment", experiment, "--experiment")]
@@ -127,6 +127,9 @@ def build_report(
         pair_settings=list(roles.pair), failed=_failures(df, out_dir), alpha=alpha, n_rows=len(df),
     )
     report.notes += selected_notes
+    if bad_parts:
+        report.notes.append(f"{len(bad_parts)} result part(s) unreadable, left out: "
+                            + "; ".join(f"{p.name} ({p.reason})" for p in bad_parts))
     unknown = [m for m in all_metrics if not agg.direction_known(m, directions)]
     if unknown:
         report.notes.append(f"direction not known for {', '.join(unknown)}: assumed {agg.DEFAULT_DIRECTION}-is-better"
