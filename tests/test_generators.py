@@ -130,3 +130,47 @@ def test_mlda_generator_augmenters_label_generator_rows_with_the_teacher(tmp_pat
         records = mlda.run(unit, ctx, {k: values[k] for k in unit.deps}).records
         scores = {r["metric"]: r["value"] for r in records}
         assert scores["n_synthetic"] == 320 and np.isfinite(scores["rmse"]), name
+
+
+def test_pretrain_runs_for_every_warm_startable_generator_and_only_there(data_dir):
+    """The pipeline asks the class: TVAE gets Pre-train by warm start (its fine-tuning starts from the
+    generator fitted on the Low-data TVAE's synthetic rows), the copula gets none."""
+    from tabaug_ray.pipelines import inductive_bias
+
+    config = parse_config({
+        "experiment": {"name": "p", "folds": 2}, "datasets": [{"name": "adult"}],
+        "inductive_bias": {"models": ["tvae", "gaussian_copula"], "scenarios": ["low_data", "pretrain", "avg"],
+                           "n_low": 120, "n_synthetic": 300,
+                           "model_params": {"tvae": {"epochs": 1, "batch_size": 60, "compress_dims": [16],
+                                                     "decompress_dims": [16], "embedding_dim": 8}}},
+        "evaluation": {"repeats": 1, "utility": False}})
+    ctx = RunContext(config=config, data_dir=str(data_dir))
+    units = [u for u in inductive_bias.plan(ctx) if u.fold == 0]
+    assert sorted((u.params["model"], u.params["scenario"]) for u in units) == [
+        ("gaussian_copula", "low_data"), ("tvae", "low_data"), ("tvae", "pretrain")]
+    low, pretrain = (next(u for u in units if u.params == {**u.params, "model": "tvae", "scenario": s})
+                     for s in ("low_data", "pretrain"))
+    value = inductive_bias.run(low, ctx, {}).value
+    assert value["synthetic"].shape == (300, 15)
+    records = inductive_bias.run(pretrain, ctx, {low.key: value}).records
+    metrics = {r["metric"] for r in records}
+    assert {"js", "kl", "init_seconds", "fit_seconds"} <= metrics
+    assert {r["scenario"] for r in records} == {"pretrain"}
+
+
+def test_contract_adapters_give_the_numbers_of_the_direct_calls(data):
+    """The refactor keeps VAE-BGM's and CTGAN's numbers: the adapters produce what the pipeline's
+    former direct calls produced (VAEBGM on model-space rows; CTGANGenerator on the inverse-transformed
+    table, its sample transformed back)."""
+    from tabaug_ray.generators import VAEBGM
+    from tabaug_ray.generators.ctgan import CTGANGenerator
+
+    gens = builtin_generators()
+    vae = gens["vae_bgm"](n_threads=1, **SMALL["vae_bgm"]).fit(data.train, schema=data.transform, seed=7)
+    direct = VAEBGM(columns=data.schema.columns, seed=7, n_threads=1, **SMALL["vae_bgm"]).fit(data.train)
+    assert np.array_equal(vae.sample(300, seed=2), direct.sample(300, seed=2))
+    ctgan = gens["ctgan"](n_threads=1, **SMALL["ctgan"]).fit(data.train, schema=data.transform, seed=7)
+    discrete = [c.name for c in data.schema.columns if c.kind != "gaussian"]
+    old = CTGANGenerator(seed=7, n_threads=1, **SMALL["ctgan"]).fit(data.transform.inverse_transform(data.train),
+                                                                   discrete_columns=discrete)
+    assert np.array_equal(ctgan.sample(300, seed=2), data.transform.transform(old.sample(300, seed=2)))
