@@ -210,6 +210,10 @@ def check_config(config, *, source: str | Path) -> None:
     for kind, field, name, params in _fields(config):
         try:
             if name in builtins[kind]:
+                section = getattr(builtins[kind].get(name), "config_section", None) if kind == "generator" else None
+                if section and params:
+                    raise TabaugError(f"generator {name!r} takes its parameters from the [{section}] section, "
+                                      f"not from model_params")
                 if kind == "generator" and params:
                     check_params(builtins["generator"][name], params, what=f"generator {name!r}")
                 continue

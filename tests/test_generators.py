@@ -174,3 +174,15 @@ def test_contract_adapters_give_the_numbers_of_the_direct_calls(data):
     old = CTGANGenerator(seed=7, n_threads=1, **SMALL["ctgan"]).fit(data.transform.inverse_transform(data.train),
                                                                    discrete_columns=discrete)
     assert np.array_equal(ctgan.sample(300, seed=2), data.transform.transform(old.sample(300, seed=2)))
+
+
+def test_example_plugin_generator_is_seeded_and_class_conditional(data):
+    from examples.plugin_generators import ClassConditionalGMM
+
+    gen = ClassConditionalGMM(n_components=2).fit(data.train, schema=data.transform, seed=1)
+    rows = check_rows(gen.sample(500, seed=3), data.schema.columns, who="plugin")
+    assert np.array_equal(rows, ClassConditionalGMM(n_components=2).fit(
+        data.train, schema=data.transform, seed=1).sample(500, seed=3))
+    target = data.schema.index(data.schema.target)
+    share = lambda x: np.mean(x[:, target])  # noqa: E731 - the positive class's share, kept by the class prior
+    assert abs(share(rows) - share(data.train)) < 0.08

@@ -92,6 +92,8 @@ def _config(tmp_path, models, extra=""):
     ('["my_gens:Good"]', 'model_params = { "my_gens:Good" = { depth = 3 } }',
      "field 'inductive_bias.models[0]': plugin 'my_gens:Good' rejects its keyword arguments ['depth']"),
     ('["vea_bgm"]', "", "field 'inductive_bias.models[0]': unknown generator 'vea_bgm'"),
+    ('["vae_bgm"]', "model_params = { vae_bgm = { n_seeds = 3 } }",
+     "field 'inductive_bias.models[0]': generator 'vae_bgm' takes its parameters from the [vae] section"),
     ('["tvae"]', "model_params = { tvae = { epoch = 3 } }",
      "field 'inductive_bias.models[0]': generator 'tvae' rejects its keyword arguments ['epoch']"),
 ])

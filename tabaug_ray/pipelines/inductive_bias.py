@@ -162,7 +162,7 @@ def _low_value(spec: ModelSpec, generator, synthetic: np.ndarray, config: Experi
     """What the technique units start from. A weight ensemble: the fitted ensemble and each seed's
     synthetic set (sampled once, shared by Pre-train, MAML and DRS); a warm-startable generator: its
     seed and synthetic rows (Pre-train's training rows)."""
-    if spec.cls.weights:
+    if getattr(spec.cls, "weights", False):
         from tabaug_ray.bias import synthetic_sets
 
         return {"generator": generator.ensemble_,
@@ -175,7 +175,7 @@ def _fit_technique(spec: ModelSpec, p: Mapping[str, Any], low: dict, data: UnitD
     """theta_0 from the Low-data generator, then fine-tuning on the same N real rows with the Low-data
     generator's arguments and seed (same split, data order and noise): the initial weights are the
     only difference from Low data, as in the paper."""
-    if not spec.cls.weights:  # Pre-train by warm start: fit on the Low-data rows, continue on the real ones
+    if not getattr(spec.cls, "weights", False):  # Pre-train by warm start: fit on the Low-data rows, continue on the real ones
         synthetic = low.get("synthetic")
         if synthetic is None:  # artifacts stored before the generator contract kept a table
             synthetic = data.transform.transform(low["synthetic_table"])
