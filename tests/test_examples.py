@@ -35,5 +35,9 @@ def test_example_plugin_runs_beside_the_builtins_and_is_reported(tmp_path):
     assert report.returncode == 0, report.stderr[-3000:]
     text = (out / "report.md").read_text()
     assert PLUGIN in text and "gaussian_copula" in text
+    ranked = _tabaug("report", str(out), "--metric", "js", "--compare-models", "--baseline", "vae_bgm")
+    assert ranked.returncode == 0, ranked.stderr[-3000:]
+    assert "Wilcoxon signed-rank tests against vae_bgm" in ranked.stdout
+    assert f"| js | all | {PLUGIN} |" in ranked.stdout  # the plugin is a method beside the baselines
     again = _tabaug(*run)  # resume: the plugin's units are recognised as done
     assert again.returncode == 0 and "6 units planned, 6 already done" in again.stdout
