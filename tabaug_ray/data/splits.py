@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tabaug_ray.errors import TabaugError
-from tabaug_ray.seeds import hash_seed, rng_for  # noqa: F401  (re-exported: the seed helpers live in seeds.py)
+from tabaug_ray.seeds import hash_seed, rng_for  # the seed helpers live in seeds.py
 
 
 def kfold(n_rows: int, *, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
