@@ -178,7 +178,13 @@ class EvaluationSection(Section):
 
 
 class InductiveBiasSection(Section):
-    models: tuple[Literal["vae_bgm", "ctgan"], ...] = ("vae_bgm",)
+    """`models`: generators by name (`tabaug_ray.generators`: vae_bgm, ctgan, tvae, gaussian_copula, arf,
+    independent, bootstrap) or plugins ("package.module:ClassName", entry points of
+    `tabaug_ray.generators`), checked when the config loads; `model_params`: keyword arguments per
+    model (the VAE's and CTGAN's live in [vae] and [ctgan])."""
+
+    models: tuple[str, ...] = Field(("vae_bgm",), min_length=1)
+    model_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     scenarios: tuple[Literal["big_data", "low_data", "pretrain", "avg", "maml", "drs"], ...] = (
         "low_data", "big_data")
     n_low: int = Field(300, ge=2)
@@ -196,14 +202,14 @@ class MLDASection(Section):
     max_test_rows: int | None = Field(10_000, ge=1)
     etas: tuple[float, ...] = Field((0.05,), min_length=1)
     volumes: tuple[int | str, ...] = Field((2000,), min_length=1)
-    augmenters: tuple[Literal["none", "noise", "mlda", "mlda_vae", "cmixup", "ada"], ...] = (
-        "none", "noise", "mlda", "cmixup", "ada")
-    students: tuple[Literal["mlp", "autogluon_nn"], ...] = ("mlp",)
-    teachers: tuple[Literal["lightgbm", "extra_trees", "tpot", "autogluon"], ...] = Field(("lightgbm",), min_length=1)
-    teacher_params: dict[Literal["lightgbm", "extra_trees", "tpot", "autogluon"], dict[str, Any]] = Field(
-        default_factory=dict)
-    student_params: dict[Literal["mlp", "autogluon_nn"], dict[str, Any]] = Field(default_factory=dict)
-    augmenter_params: dict[Literal["cmixup", "ada"], dict[str, Any]] = Field(default_factory=dict)
+    # names: AUGMENTER_NAMES, "mlda_<generator>", the learners' registries, or plugins (`tabaug_ray.plugins`),
+    # checked when the config loads
+    augmenters: tuple[str, ...] = ("none", "noise", "mlda", "cmixup", "ada")
+    students: tuple[str, ...] = ("mlp",)
+    teachers: tuple[str, ...] = Field(("lightgbm",), min_length=1)
+    teacher_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    student_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    augmenter_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     categorical_mode: Literal["resample", "keep"] = "resample"
     # "noise": binary (0/1) features get Gaussian noise like every numeric feature (the paper);
     # "discrete": the noise / MLDA samplers treat them like categoricals (`categorical_mode`)
@@ -278,6 +284,7 @@ LATER_OPTIONS: tuple[tuple[str, str, Any], ...] = (
     # results stored before privacy existed have no privacy rows: `privacy = false` hashes like them,
     # the new default `true` gives new keys (its units write more rows)
     ("evaluation", "privacy", False),
+    ("inductive_bias", "model_params", {}),
 )
 
 
@@ -340,6 +347,11 @@ def validate(model: type[BaseModel], data: dict[str, Any], *, source: str | Path
 
 
 def load_config(path: str | Path) -> ExperimentConfig:
-    """Read and validate a TOML experiment config; any problem is a one-line TabaugError."""
-    return parse_config(read_toml(path), source=path)
+    """Read and validate a TOML experiment config, plugins included (imported and checked against
+    their protocols, `tabaug_ray.plugins`); any problem is a one-line TabaugError."""
+    from tabaug_ray.plugins import check_config
+
+    config = parse_config(read_toml(path), source=path)
+    check_config(config, source=path)
+    return config
 

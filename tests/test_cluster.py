@@ -50,6 +50,7 @@ folds = 2
 name = "breast_cancer"
 
 [inductive_bias]
+models = ["vae_bgm", "examples.plugin_generators:ClassConditionalGMM"]  # a plugin, shipped by working_dir
 scenarios = ["low_data"]
 n_low = 100
 n_synthetic = 400
@@ -110,6 +111,7 @@ def test_two_node_cluster_runs_a_submitted_experiment(tmp_path):
     assert proc.returncode == 0, output[-3000:]
     nodes = next(line for line in output.splitlines() if line.startswith("NODES"))
     assert nodes == "NODES 2 ['127.0.0.1'] 2.0"
-    assert "succeeded" in output and "2 units planned, 0 already done, 2 finished, 0 failed" in output
+    assert "succeeded" in output and "4 units planned, 0 already done, 4 finished, 0 failed" in output
     table = pd.read_parquet(tmp_path / "out" / "results")
     assert set(table.fold) == {0, 1} and {"js", "kl"} <= set(table.metric)
+    assert set(table.model) == {"vae_bgm", "examples.plugin_generators:ClassConditionalGMM"}

@@ -13,6 +13,7 @@ from tabaug_ray.augment.ada import ADAAugmenter, ada_gammas
 from tabaug_ray.augment.base import Augmenter, NoAugmenter, resolve_volume
 from tabaug_ray.augment.cmixup import CMixupAugmenter
 from tabaug_ray.augment.mlda import FeatureSampler, GaussianNoiseSampler, MLDAAugmenter, NoiseAugmenter
+from tabaug_ray import plugins as _plugins
 from tabaug_ray.errors import TabaugError
 
 AUGMENTERS: dict[str, type] = {
@@ -26,6 +27,8 @@ AUGMENTERS: dict[str, type] = {
 
 def make_augmenter(name: str, **params: Any) -> Augmenter:
     """An augmenter by name ("mlda" needs `teacher=` a fitted teacher); params go to its constructor."""
+    if name not in AUGMENTERS and _plugins.is_plugin("augmenter", name):  # a user's class (tabaug_ray.plugins)
+        return _plugins.build("augmenter", name, **params)
     if name not in AUGMENTERS:
         raise TabaugError(f"unknown augmenter {name!r}; expected one of {sorted(AUGMENTERS)}")
     if name == "mlda" and "teacher" not in params:

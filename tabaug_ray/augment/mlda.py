@@ -94,6 +94,24 @@ class GaussianNoiseSampler:
         return self.sample_with_base(n, seed=seed)[0]
 
 
+class GeneratorSampler:
+    """Feature rows sampled from a fitted generator (`tabaug_ray.generators` contract, or a plugin)
+    over the feature columns' model space (as the learners see it): the `mlda_<generator>` augmenters.
+
+    Args:
+        generator: a fitted generator; `sample(n, seed=seed)` gives model-space feature rows.
+    """
+
+    def __init__(self, *, generator: Any) -> None:
+        self.generator = generator
+
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None, *, categorical=()) -> "GeneratorSampler":
+        return self  # fitted once by its producer unit and shared
+
+    def sample(self, n: int, *, seed: int) -> np.ndarray:
+        return np.asarray(self.generator.sample(n, seed=seed), dtype=np.float64)
+
+
 def _check_fitted_teacher(teacher: Any, n_features: int) -> None:
     if not callable(getattr(teacher, "predict", None)):
         raise TabaugError(f"teacher must have a predict method, got {type(teacher).__name__}")

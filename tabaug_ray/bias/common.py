@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -112,7 +112,8 @@ def fit_on_rows(rows: np.ndarray, params: Mapping[str, Any]) -> tuple[VAEBGM, di
     return model, info
 
 
-def finetune(theta_0: Mapping[str, Tensor], X_real: np.ndarray, *, vae_params: Mapping[str, Any], seed: int) -> VAEBGM:
+def finetune(theta_0: Mapping[str, Tensor], X_real: np.ndarray, *, vae_params: Mapping[str, Any], seed: int,
+             fit: Callable | None = None) -> VAEBGM:
     """Train ``vae_params['n_seeds']`` seeds from ``theta_0`` on the real rows (fresh Adam, early stopping).
 
     Use the Low-data generator's constructor arguments and seed (``low.get_params()``, ``low.seed``) to
@@ -124,5 +125,8 @@ def finetune(theta_0: Mapping[str, Tensor], X_real: np.ndarray, *, vae_params: M
         X_real: the N real model-space rows.
         vae_params: ``VAEBGM`` constructor arguments (``columns`` included; ``seed`` is replaced).
         seed: seed of the fine-tuning ensemble.
+        fit: ``fit(model, X, init=...)`` fitting the ensemble elsewhere (``RunContext.fit_ensemble``:
+            one Ray task per seed); None fits it here.
     """
-    return VAEBGM(**{**dict(vae_params), "seed": seed}).fit(X_real, init=theta_0)
+    model = VAEBGM(**{**dict(vae_params), "seed": seed})
+    return fit(model, X_real, init=theta_0) if fit is not None else model.fit(X_real, init=theta_0)

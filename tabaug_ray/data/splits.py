@@ -3,19 +3,12 @@ pools disjoint from the generator's training rows."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 
 from tabaug_ray.errors import TabaugError
-
-
-def rng_for(*keys: int | str) -> np.random.Generator:
-    """A Generator derived from a tuple of seeds / names (stable across processes)."""
-    material = [k if isinstance(k, int) else int.from_bytes(hashlib.sha256(k.encode()).digest()[:8], "little")
-                for k in keys]
-    return np.random.default_rng(np.random.SeedSequence(material))
+from tabaug_ray.seeds import hash_seed, rng_for  # the seed helpers live in seeds.py
 
 
 def kfold(n_rows: int, *, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -117,7 +110,3 @@ def check_sizes(n_rows: int, *, n_folds: int, n: int, outside: int = 0, what: st
         raise TabaugError(f"{what}: N = {n} training rows plus M + 2L = {outside} evaluation rows exceed its "
                           f"{n_rows} rows")
 
-
-def hash_seed(*keys: int | str) -> int:
-    """A 32-bit seed derived from several keys."""
-    return int(rng_for(*keys).integers(0, 2**31 - 1))

@@ -44,7 +44,8 @@ from ctgan.data_transformer import DataTransformer
 from threadpoolctl import threadpool_limits
 
 from tabaug_ray.errors import TabaugError
-from tabaug_ray.generators.vae_bgm import derive_seed
+from tabaug_ray.generators.base import Generator, discrete_names
+from tabaug_ray.seeds import derive_seed
 
 _FIT, _SAMPLE = 11, 12  # spawn keys of the seed tree
 _PATCH_LOCK = threading.RLock()
@@ -313,3 +314,39 @@ class CTGANGenerator:
         with _threads(self.n_threads), _PATCH_LOCK:
             rows = model.sample(int(n))
         return rows[self.columns_].reset_index(drop=True)
+
+
+class CTGANModel(Generator):
+    """CTGAN behind the generator contract: model-space rows in and out, the table conversion inside.
+
+    ``fit`` hands ctgan the rows as a table of original values (``schema.inverse_transform``: the
+    transform's imputed values, original dtypes and labels), with the bernoulli / categorical columns
+    as its discrete columns; ``sample`` maps ctgan's rows back with ``schema.transform``.
+
+    Args:
+        n_threads: torch / BLAS threads.
+        **params: ``CTGANGenerator`` arguments (the ``[ctgan]`` section).
+    """
+
+    name = "ctgan"
+    warm_start = True
+    config_section = "ctgan"
+
+    def __init__(self, *, n_threads: int | None = None, **params) -> None:
+        self.n_threads = n_threads
+        self.params = params
+
+    def get_params(self) -> dict:
+        return {**self.params, "n_threads": self.n_threads}
+
+    def fit(self, X: np.ndarray, *, schema, seed: int, init: "CTGANModel | None" = None) -> "CTGANModel":
+        model = CTGANGenerator(seed=seed, n_threads=self.n_threads, **self.params)
+        self.model_ = model.fit(schema.inverse_transform(X), discrete_columns=discrete_names(schema),
+                                init=None if init is None else init.model_)
+        self.schema_ = schema
+        self.fit_metrics_ = {}
+        return self
+
+    def sample(self, n: int, *, seed: int) -> np.ndarray:
+        self._check_fitted()
+        return self.schema_.transform(self.model_.sample(n, seed=seed))

@@ -25,8 +25,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from tabaug_ray.config import VAESection
 from tabaug_ray.generators.vae import DROPOUT, GRAD_CLIP, PARAM_NAMES, HeadLayout, negative_elbo
 
+_D = VAESection()  # defaults: the config's [vae] section, their one home
 _NOISE_BYTES = 4 << 20  # per member and noise chunk: epochs of noise are drawn in chunks of this size
 
 
@@ -125,13 +127,13 @@ def train_ensemble(
     generators: Sequence[np.random.Generator],
     latent_dim: int,
     hidden_dim: int,
-    lr: float = 1e-3,
-    batch_size: int = 256,
-    max_epochs: int = 10_000,
-    patience: int = 15,
-    min_delta: float = 2.0,
-    restore_best: bool = True,
-    val_every_batch: bool = True,
+    lr: float = _D.lr,
+    batch_size: int = _D.batch_size,
+    max_epochs: int = _D.max_epochs,
+    patience: int = _D.patience,
+    min_delta: float = _D.min_delta,
+    restore_best: bool = _D.restore_best,
+    val_every_batch: bool = _D.val_every_batch,
     dropout: float = DROPOUT,
     grad_clip: float | None = GRAD_CLIP,
 ) -> EnsembleResult:

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from tabaug_ray.config import VAESection
 from tabaug_ray.data.schema import ColumnSpec
 
 PARAM_NAMES: tuple[str, ...] = (
@@ -41,7 +42,7 @@ MEAN_LIMIT = 5.0  # gaussian mean = 5·tanh(.)
 MIN_VAL = 1e-3  # reference: bernoulli clip and std floor
 MAX_STD = 10.0  # reference: std = (sigmoid·(MAX_STD - MIN_VAL) + MIN_VAL) / (10·MAX_STD) in (1e-5, 0.1)
 CAT_LIMIT = 10.0  # categorical logits = 10·tanh(.)
-DROPOUT = 0.2
+DROPOUT = VAESection().dropout  # the config's [vae] section holds every VAE default
 GRAD_CLIP = 1000.0  # reference: encoder activations' gradients clamped to ±1000
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 

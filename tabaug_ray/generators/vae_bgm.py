@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from tabaug_ray.config import VAESection
 from tabaug_ray.data.schema import ColumnSpec
 from tabaug_ray.errors import TabaugError
 from tabaug_ray.generators.bgm import LatentBGM
@@ -34,14 +35,10 @@ from tabaug_ray.generators.vae import (
     param_shapes,
     sample_columns,
 )
+from tabaug_ray.seeds import derive_seed
 
 _SPLIT, _INIT, _NOISE, _BGM, _EVAL = range(5)  # spawn keys of the seed tree
-
-
-def derive_seed(seed: int, *keys: int) -> int:
-    """A 63-bit seed for the stream ``keys`` under ``seed`` (SeedSequence spawn key)."""
-    state = np.random.SeedSequence(seed, spawn_key=tuple(keys)).generate_state(2, np.uint32)
-    return int((int(state[0]) << 31) ^ int(state[1]))
+_D = VAESection()  # the defaults live in one place: the config's [vae] section (the reference's settings)
 
 
 def check_model_space(X: np.ndarray, columns: Sequence[ColumnSpec]) -> np.ndarray:
@@ -103,23 +100,23 @@ class VAEBGM:
         self,
         *,
         columns: Sequence[ColumnSpec],
-        latent_dim: int = 10,
-        hidden_dim: int = 256,
-        n_seeds: int = 10,
-        lr: float = 1e-3,
-        batch_size: int = 256,
-        max_epochs: int = 10_000,
-        patience: int = 15,
-        min_delta: float = 2.0,
-        val_fraction: float = 0.2,
-        restore_best: bool = True,
-        val_every_batch: bool = True,
+        latent_dim: int = _D.latent_dim,
+        hidden_dim: int = _D.hidden_dim,
+        n_seeds: int = _D.n_seeds,
+        lr: float = _D.lr,
+        batch_size: int = _D.batch_size,
+        max_epochs: int = _D.max_epochs,
+        patience: int = _D.patience,
+        min_delta: float = _D.min_delta,
+        val_fraction: float = _D.val_fraction,
+        restore_best: bool = _D.restore_best,
+        val_every_batch: bool = _D.val_every_batch,
         dropout: float = DROPOUT,
         grad_clip: float | None = GRAD_CLIP,
-        n_components: int | None = None,
-        reg_covar: float = 1e-5,
-        n_init: int = 10,
-        max_iter: int = 5000,
+        n_components: int | None = _D.n_components,
+        reg_covar: float = _D.reg_covar,
+        n_init: int = _D.n_init,
+        max_iter: int = _D.max_iter,
         seed: int = 0,
         n_threads: int | None = None,
     ) -> None:

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from tabaug_ray import plugins as _plugins
 from tabaug_ray.errors import TabaugError
 from tabaug_ray.learners._common import as_matrix, as_target, as_xy, check_categorical, check_positive, quiet, \
     torch_threads
@@ -268,6 +269,8 @@ STUDENTS: dict[str, type] = {"mlp": MLPStudent, "autogluon_nn": AutoGluonNNStude
 
 def make_student(name: str, **params: Any):
     """A student by name: "mlp" (MLPStudent) or "autogluon_nn" (AutoGluonNNStudent)."""
+    if name not in STUDENTS and _plugins.is_plugin("student", name):  # a user's class (tabaug_ray.plugins)
+        return _plugins.build("student", name, **params)
     if name not in STUDENTS:
         raise TabaugError(f"unknown student {name!r}; expected one of {sorted(STUDENTS)}")
     try:

@@ -18,6 +18,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from tabaug_ray import plugins as _plugins
 from tabaug_ray.errors import TabaugError
 from tabaug_ray.learners._common import as_matrix, as_xy, check_categorical, check_positive, quiet
 from tabaug_ray.learners._encoding import one_hot_encoder
@@ -350,6 +351,8 @@ TEACHERS: dict[str, type] = {"tpot": TPOTTeacher, "autogluon": AutoGluonTeacher,
 def make_teacher(name: str, **params: Any) -> _Teacher:
     """A teacher by name: "tpot", "autogluon", "fast" (FastTeacher, `kind` in params), or the
     shortcuts "lightgbm" / "extra_trees" (FastTeacher of that kind)."""
+    if name not in TEACHERS and _plugins.is_plugin("teacher", name):  # a user's class (tabaug_ray.plugins)
+        return _plugins.build("teacher", name, **params)
     if name not in TEACHERS:
         raise TabaugError(f"unknown teacher {name!r}; expected one of {sorted(TEACHERS)}")
     if name in ("lightgbm", "extra_trees"):

@@ -69,10 +69,15 @@ class UnitResult:
 
 def make_key(config: ExperimentConfig, sections: tuple[str, ...], data: Dataset, **parts: Any) -> str:
     """A unit key from what the unit reads: the seed and fold count, the named config sections,
-    the data's content, the code version and the unit's own parts."""
+    the data's content, the code version and the unit's own parts (with the import path and
+    version of every plugin they name)."""
+    from tabaug_ray.plugins import key_parts
+
+    plugins = key_parts(parts)
     return stable_hash({"seed": config.experiment.seed, "folds": config.experiment.folds,
                         "config": config.section_hash(*sections) if sections else "", "data": data.fingerprint,
-                        "code": CODE_VERSION, **parts})
+                        "code": CODE_VERSION, **parts, **({"plugins": plugins} if plugins else {})})
+
 
 
 def unit_seed(config: ExperimentConfig, unit: Unit, *extra: int | str) -> int:

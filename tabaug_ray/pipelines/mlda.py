@@ -2,7 +2,8 @@
 
 Units per dataset x fold x run x training size: one `teacher` unit (fits the teacher once, records
 its own test metrics, and hands the fitted teacher to the augmentation units), an optional
-`feature_vae` unit (a VAE-BGM on the training features, for `mlda_vae`), and one `student` unit
+feature-generator unit per `mlda_<generator>` augmenter (a generator on the training features;
+`mlda_vae` is the VAE-BGM's), and one `student` unit
 per augmenter x eta x volume x student. Every student of a group sees the same real training rows,
 the same held-out real test rows, the same seed, and the same synthetic rows where augmenters
 share them (noise and mlda draw the same x').
@@ -16,7 +17,7 @@ from typing import Any, Mapping, NamedTuple
 import numpy as np
 
 from tabaug_ray.augment import make_augmenter, resolve_volume
-from tabaug_ray.augment.mlda import MLDAAugmenter
+from tabaug_ray.augment.mlda import GeneratorSampler, MLDAAugmenter
 from tabaug_ray.config import ExperimentConfig
 from tabaug_ray.data.splits import check_sizes, hash_seed, make_split, rng_for
 from tabaug_ray.data.transform import TabularTransform
@@ -40,10 +41,20 @@ def student_cpus(config: ExperimentConfig, student: str) -> float:
     return float(params.get("num_cpus", params.get("n_threads", 1)))
 
 
+def feature_generator(augmenter: str) -> str | None:
+    """The generator whose feature rows `mlda_<generator>` labels with the teacher (`mlda_vae`: the
+    VAE-BGM's), or None for other augmenters."""
+    from tabaug_ray.generators.base import builtin_generators
+    from tabaug_ray.plugins import is_plugin
+
+    name = "vae_bgm" if augmenter == "mlda_vae" else augmenter[5:] if augmenter.startswith("mlda_") else ""
+    return name if name and (name in builtin_generators() or is_plugin("generator", name)) else None
+
+
 def settings(config: ExperimentConfig, augmenter: str) -> list[tuple[float | None, Any]]:
     """(eta, volume) pairs an augmenter is run with."""
     etas = config.mlda.etas if augmenter in USES_ETA else (None,)
-    volumes = config.mlda.volumes if augmenter in USES_VOLUME else (None,)
+    volumes = config.mlda.volumes if augmenter in USES_VOLUME or feature_generator(augmenter) else (None,)
     return [(eta, volume) for eta in etas for volume in volumes]
 
 
@@ -76,21 +87,17 @@ def _group(ctx: RunContext, dataset, name: str, fold: int, run: int, size: int) 
             key=make_key(config, (), dataset, step="teacher", teacher=teacher,
                          params=mlda.teacher_params.get(teacher, {}), **common),
             kind="teacher", params={"train_size": size, "teacher": teacher}, num_cpus=teacher_cpus(config, teacher),
-            keep_value=any(a in USES_TEACHER for a in mlda.augmenters), **where)
+            keep_value=any(a in USES_TEACHER or feature_generator(a) for a in mlda.augmenters), **where)
         units.append(teachers[teacher])
-    vae = None
-    if "mlda_vae" in mlda.augmenters:
-        vae = Unit(key=make_key(config, ("vae",), dataset, step="feature_vae", **common),
-                   kind="feature_vae", params={"train_size": size}, writes_results=False, keep_value=True,
-                   num_cpus=config.execution.cpus_per_unit, **where)
-        units.append(vae)
+    samplers = {a: _feature_unit(config, dataset, a, common, where) for a in mlda.augmenters if feature_generator(a)}
+    units += list(samplers.values())
     for augmenter in mlda.augmenters:
         # a later option: in the key only when it changes what the unit computes
         later = ({"binary_features": mlda.binary_features}
                  if binary and _binary_as_categorical(mlda.binary_features, augmenter) else {})
-        for teacher in mlda.teachers if augmenter in USES_TEACHER else (None,):
+        for teacher in mlda.teachers if augmenter in USES_TEACHER or augmenter in samplers else (None,):
             deps = (teachers[teacher].key,) if teacher else ()
-            deps += (vae.key,) if augmenter == "mlda_vae" else ()
+            deps += (samplers[augmenter].key,) if augmenter in samplers else ()
             for eta, volume in settings(config, augmenter):
                 for student in mlda.students:
                     params = {"train_size": size, "augmenter": augmenter, "teacher": teacher, "eta": eta,
@@ -102,6 +109,23 @@ def _group(ctx: RunContext, dataset, name: str, fold: int, run: int, size: int) 
                     units.append(Unit(key=key, kind="student", params=params, deps=deps,
                                       num_cpus=student_cpus(config, student), **where))
     return units
+
+
+def _feature_unit(config: ExperimentConfig, dataset, augmenter: str, common: dict, where: dict) -> Unit:
+    """The producer fitting `mlda_<generator>`'s generator on the fit rows' features (`mlda_vae`'s
+    key as before the generator contract)."""
+    from tabaug_ray.pipelines.inductive_bias import model_spec
+
+    name, size = feature_generator(augmenter), common["size"]
+    if augmenter == "mlda_vae":
+        key = make_key(config, ("vae",), dataset, step="feature_vae", **common)
+    else:
+        spec = model_spec(config, name)
+        key = make_key(config, spec.sections, dataset, step="feature_generator", generator=name, **spec.key_params,
+                       **common)
+    return Unit(key=key, kind="feature_vae" if augmenter == "mlda_vae" else "feature_generator",
+                params={"train_size": size, "generator": name}, writes_results=False, keep_value=True,
+                num_cpus=config.execution.cpus_per_unit, **where)
 
 
 class Group(NamedTuple):
@@ -122,6 +146,7 @@ class Group(NamedTuple):
     categorical: tuple[int, ...]
     feature_schema: Any
     binary: tuple[int, ...]
+    transform: Any = None  # the features' model-space transform (a generator's `schema`)
 
 
 def _prepare(ctx: RunContext, name: str, fold: int, run: int, size: int) -> Group:
@@ -150,7 +175,7 @@ def _prepare_cached(ctx: RunContext, name: str, fold: int, run: int, size: int):
     x_test = transform.transform(frame.iloc[test]).astype(np.float64)
     y_test = frame[schema.target].to_numpy(dtype=np.float64)[test]
     return Group(x[fit], y[fit], x[val], y[val], x_test, y_test, _kind_indices(features, "categorical"),
-                 feature_schema, _kind_indices(features, "bernoulli"))
+                 feature_schema, _kind_indices(features, "bernoulli"), transform)
 
 
 def _features(schema) -> list:
@@ -178,8 +203,8 @@ def sampler_categorical(g: Group, augmenter: str, binary_features: str) -> tuple
 def run(unit: Unit, ctx: RunContext, deps: Mapping[str, Any]) -> UnitResult:
     if unit.kind == "teacher":
         return _run_teacher(unit, ctx)
-    if unit.kind == "feature_vae":
-        return _run_feature_vae(unit, ctx)
+    if unit.kind in ("feature_vae", "feature_generator"):
+        return _run_feature_generator(unit, ctx)
     if unit.kind == "student":
         return _run_student(unit, ctx, deps)
     raise ValueError(f"mlda: unknown unit kind {unit.kind!r}")
@@ -206,20 +231,22 @@ def _run_teacher(unit: Unit, ctx: RunContext) -> UnitResult:
     return UnitResult(records=records, value=teacher)
 
 
-def _run_feature_vae(unit: Unit, ctx: RunContext) -> UnitResult:
-    from tabaug_ray.generators import VAEBGM
+def _run_feature_generator(unit: Unit, ctx: RunContext) -> UnitResult:
+    from tabaug_ray.pipelines.inductive_bias import model_spec
 
     config = ctx.config
     size = unit.params["train_size"]
     g = _prepare(ctx, unit.dataset, unit.fold, unit.run, size)
-    generator = VAEBGM(columns=g.feature_schema.columns, seed=unit_seed(config, unit, size, "vae"),
-                       **config.vae.model_dump())
-    generator.fit(g.x_fit.astype(np.float32))
-    return UnitResult(value=VAEFeatureSampler(generator=generator))
+    name = unit.params.get("generator", "vae_bgm")
+    seed = unit_seed(config, unit, size, "vae") if unit.kind == "feature_vae" else unit_seed(config, unit, size, name)
+    generator = model_spec(config, name).build(threads=max(1, int(unit.num_cpus)), latent_dim=None, ctx=ctx)
+    generator.fit(g.x_fit.astype(np.float32), schema=g.transform, seed=seed)
+    return UnitResult(value=GeneratorSampler(generator=generator))
 
 
 class VAEFeatureSampler:
-    """Feature rows sampled from a fitted VAE-BGM (its best seed), for `mlda_vae`.
+    """Feature rows sampled from a fitted VAE-BGM (its best seed), for `mlda_vae`: kept so that
+    artifacts stored before `GeneratorSampler` still load.
 
     Args:
         generator: a fitted VAEBGM over the feature columns (model space, as the learners see it).
@@ -265,7 +292,7 @@ def _augmenter(config: ExperimentConfig, unit: Unit, deps: Mapping[str, Any]):
     name = p["augmenter"]
     if name == "mlda":
         return MLDAAugmenter(teacher=deps[unit.deps[0]], eta=p["eta"], categorical_mode=config.mlda.categorical_mode)
-    if name == "mlda_vae":
+    if feature_generator(name):
         return MLDAAugmenter(teacher=deps[unit.deps[0]], sampler=deps[unit.deps[1]], refit_sampler=False)
     params = dict(config.mlda.augmenter_params.get(name, {}))
     if name == "noise":

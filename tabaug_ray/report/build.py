@@ -71,6 +71,7 @@ def build_report(
     with_plots: bool = True,
     experiment: str | None = None,
     select_on_val: Sequence[str] = (),
+    compare_models: bool = False,
 ) -> Report:
     """Load `OUT/results` and compute the report's tables, tests and (optionally) plots.
 
@@ -85,9 +86,15 @@ def build_report(
         experiment: keep only this experiment's rows (when a directory holds several).
         select_on_val: scenarios to add a validation-selected method for (`<scenario>_val`, see
             `aggregate.validation_selected`), e.g. ["mlda"].
+        compare_models: rank generators against each other: every model x scenario becomes a method
+            (`tvae`, `vae_bgm+avg`; Low data keeps the bare model name) of one model column "all".
     """
     out_dir = Path(out_dir)
     df, bad_parts = agg.load_checked(out_dir)
+    if compare_models:
+        scenario = df["scenario"].astype(str)
+        method = df["model"].astype(str).where(scenario == "low_data", df["model"].astype(str) + "+" + scenario)
+        df = df.assign(scenario=method, model="all")
     n_experiments = agg.ok_rows(df)["experiment"].nunique()
     if experiment is not None:
         df = df[df["experiment"].astype(str) == agg.check_choice(df, "experiment", experiment, "--experiment")]

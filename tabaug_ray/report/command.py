@@ -32,6 +32,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="override which way a metric improves, e.g. --direction auc=higher")
     parser.add_argument("--experiment", default=None, metavar="NAME",
                         help="report only this experiment (when OUT holds several)")
+    parser.add_argument("--compare-models", action="store_true",
+                        help="rank generators against each other (methods = model, or model+scenario beyond "
+                             "Low data); use with --baseline MODEL")
     parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     parser.add_argument("--select-on-val", action="append", default=[], metavar="SCENARIO",
                         help="add SCENARIO_val: per group the setting of SCENARIO (eta, volume) or the baseline "
@@ -62,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     report = build_report(
         args.out, metrics=args.metric, baseline=args.baseline, directions=parse_directions(args.direction),
         alpha=args.alpha, with_plots=with_plots, experiment=args.experiment, select_on_val=args.select_on_val,
+        compare_models=args.compare_models,
     )
     if out_file is None:
         sys.stdout.write(RENDERERS[fmt](report))
