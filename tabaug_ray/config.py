@@ -170,7 +170,8 @@ class InductiveBiasSection(Section):
     n_synthetic: int = Field(10_000, ge=1)
 
 
-AUGMENTER_NAMES = ("none", "noise", "mlda", "mlda_vae", "cmixup", "ada")
+AUGMENTER_NAMES = ("none", "noise", "mlda", "mlda_vae", "cmixup", "ada", "mlda_gated", "distill_spunge",
+                   "distill_munge")
 
 
 class MLDASection(Section):
@@ -180,19 +181,27 @@ class MLDASection(Section):
     max_test_rows: int | None = Field(10_000, ge=1)
     etas: tuple[float, ...] = Field((0.05,), min_length=1)
     volumes: tuple[int | str, ...] = Field((2000,), min_length=1)
-    augmenters: tuple[Literal["none", "noise", "mlda", "mlda_vae", "cmixup", "ada"], ...] = (
-        "none", "noise", "mlda", "cmixup", "ada")
+    augmenters: tuple[Literal["none", "noise", "mlda", "mlda_vae", "cmixup", "ada", "mlda_gated", "distill_spunge",
+                              "distill_munge"], ...] = ("none", "noise", "mlda", "cmixup", "ada")
     students: tuple[Literal["mlp", "autogluon_nn"], ...] = ("mlp",)
     teachers: tuple[Literal["lightgbm", "extra_trees", "tpot", "autogluon"], ...] = Field(("lightgbm",), min_length=1)
     teacher_params: dict[Literal["lightgbm", "extra_trees", "tpot", "autogluon"], dict[str, Any]] = Field(
         default_factory=dict)
     student_params: dict[Literal["mlp", "autogluon_nn"], dict[str, Any]] = Field(default_factory=dict)
-    augmenter_params: dict[Literal["cmixup", "ada"], dict[str, Any]] = Field(default_factory=dict)
+    augmenter_params: dict[Literal["cmixup", "ada", "distill_spunge", "distill_munge"], dict[str, Any]] = Field(
+        default_factory=dict)
     categorical_mode: Literal["resample", "keep"] = "resample"
     # "noise": binary (0/1) features get Gaussian noise like every numeric feature (the paper);
     # "discrete": the noise / MLDA samplers treat them like categoricals (`categorical_mode`)
     binary_features: Literal["noise", "discrete"] = "noise"
     val_fraction: float = Field(0.2, gt=0, lt=1)
+    # reference points recorded once per dataset x fold x run x training size: LightGBM with its
+    # default settings on the real rows (model "reference:lightgbm_default"); the teacher and the
+    # student on real rows (`none`) are recorded anyway
+    references: bool = True
+    # training sizes a dataset has too few rows for are skipped (a warning) instead of refused:
+    # one config for a training-size curve over datasets of different sizes
+    skip_too_small: bool = False
 
     @field_validator("train_sizes", "etas")
     @classmethod
@@ -258,6 +267,8 @@ LATER_OPTIONS: tuple[tuple[str, str, Any], ...] = (
     ("evaluation", "discriminator_inputs", "one_hot"),
     ("evaluation", "judge", JudgeSection().model_dump(mode="json")),
     ("mlda", "binary_features", "noise"),
+    ("mlda", "references", True),
+    ("mlda", "skip_too_small", False),
 )
 
 
