@@ -683,6 +683,10 @@ def test_mlda_report_sets_reference_points_beside_every_augmenter_and_judges_com
     verdict = mlda_report.teacher_verdicts.set_index("model").loc["mlp"]
     assert verdict["methods"] == "mlda" and verdict["pairs"] == len(per_pair) == 48
     assert verdict["pairs_beaten"] == per_pair.sum() > 0 and verdict["cells"] == 8
+    real = rmse[rmse["scenario"] == "none"].join(teacher.rename("t"), on=keys)
+    assert verdict["real_pairs"] == 48 and verdict["real_beaten"] == (real["value"] < real["t"]).sum()
+    by_setting = beats.assign(b=beats["value"] < beats["t"]).groupby(["eta", "volume"])["b"].sum()
+    assert verdict["best_setting_beaten"] == by_setting.max()
     text = render_markdown(mlda_report)
     line = next(n for n in mlda_report.notes if n.startswith("mlp vs its teacher on rmse"))
     assert COMPRESSION not in line and f"in {per_pair.sum()} of 48" in line and line in text
