@@ -93,8 +93,8 @@ def test_tpot_teacher_tiny_budget(concrete):
     env_keys = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "PYTHONWARNINGS",
                 "MALLOC_TRIM_THRESHOLD_")
     env = {k: os.environ.get(k) for k in env_keys}
-    teacher = TPOTTeacher(max_time_mins=0.3, generations=2, population_size=4, cv=3, search_space="linear-light",
-                          inner_regressors=False, seed=0)
+    teacher = TPOTTeacher(budget="generations", generations=2, population_size=4, cv=3, search_space="linear-light",
+                          inner_regressors=False, seed=0)  # the deterministic budget (worker processes)
     teacher.fit(X, y)
     assert not teacher.fallback_used_
     assert {k: os.environ.get(k) for k in env_keys} == env  # Dask's nanny edits os.environ; fit restores it
@@ -134,7 +134,8 @@ def test_tpot_deterministic_budget_gives_bit_identical_teachers(concrete):
 
 def test_tpot_teacher_falls_back_when_nothing_could_be_evaluated(insurance):
     X, y, Xt, yt, cat = insurance
-    # every pipeline evaluation (in a worker process, which can be stopped) is cut off after 6 ms
+    # every pipeline evaluation (in a worker process, which can be stopped) is cut off after 6 ms: this
+    # tests the wall-clock path itself, the one test that needs a time budget
     teacher = TPOTTeacher(max_time_mins=0.002, max_eval_time_mins=0.0001, population_size=4, cv=3,
                           dask="processes", seed=0)
     with pytest.warns(RuntimeWarning, match="fallback"):

@@ -4,6 +4,11 @@ Per dataset x fold x run x training size: if the teacher beats the student train
 only on the held-out real validation rows (never the test rows), MLDA runs at every eta of the
 grid and the eta whose student has the lowest validation RMSE is kept; otherwise the student
 trains on real rows only (no synthetic rows). What a practitioner would deploy, as one augmenter.
+
+The student's validation RMSE is optimistic (its early stopping looked at those rows) while the
+teacher never saw them, so the gate leans towards the real rows: on results/mlda_suite (2-minute
+TPOT) the validation rows call the teacher better in 20 (MLP) / 36 (AutoGluon-NN) of 105 pairs, the
+test rows in 33 / 46.
 """
 
 from __future__ import annotations
