@@ -188,8 +188,8 @@ class MLDASection(Section):
     teacher_params: dict[Literal["lightgbm", "extra_trees", "tpot", "autogluon"], dict[str, Any]] = Field(
         default_factory=dict)
     student_params: dict[Literal["mlp", "autogluon_nn"], dict[str, Any]] = Field(default_factory=dict)
-    augmenter_params: dict[Literal["cmixup", "ada", "distill_spunge", "distill_munge"], dict[str, Any]] = Field(
-        default_factory=dict)
+    augmenter_params: dict[Literal["cmixup", "ada", "distill_spunge", "distill_munge", "mlda_gated"],
+                           dict[str, Any]] = Field(default_factory=dict)
     categorical_mode: Literal["resample", "keep"] = "resample"
     # "noise": binary (0/1) features get Gaussian noise like every numeric feature (the paper);
     # "discrete": the noise / MLDA samplers treat them like categoricals (`categorical_mode`)

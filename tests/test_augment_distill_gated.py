@@ -101,3 +101,47 @@ def test_gated_mlda_uses_the_teacher_only_when_it_wins_on_validation(data_dir):
     same = MLDAAugmenter(teacher=teacher, eta=gated.eta_).fit(x_fit, y_fit).augment(480, seed=7)
     np.testing.assert_array_equal(x_new, same[0])
     np.testing.assert_array_equal(y_new, same[1])
+
+
+def test_gate_on_a_split_of_the_validation_rows_decides_on_rows_no_student_saw(data_dir):
+    """The mlda pipeline's units run in plan order as plain functions (no Ray): gate = "split"."""
+    from tabaug_ray.config import parse_config
+    from tabaug_ray.data.splits import hash_seed
+    from tabaug_ray.learners import split_real
+    from tabaug_ray.pipelines import mlda as pipeline
+    from tabaug_ray.pipelines.base import RunContext
+
+    def config(gate: str):
+        return parse_config({
+            "experiment": {"name": "gate", "kind": "mlda", "folds": 2},
+            "datasets": [{"name": "diabetes"}],
+            "mlda": {"train_sizes": [150], "etas": [0.01, 0.1], "volumes": ["2x"],
+                     "augmenters": ["none", "mlda", "mlda_gated"], "teachers": ["lightgbm"],
+                     "student_params": {"mlp": {"max_epochs": 25, "patience": 5}},
+                     "augmenter_params": {"mlda_gated": {"gate": gate}}}})
+
+    with pytest.raises(TabaugError, match="gate must be 'early_stopping' or 'split', got 'test'"):
+        pipeline.plan(RunContext(config=config("test"), data_dir=str(data_dir)))
+    ctx = RunContext(config=config("split"), data_dir=str(data_dir))
+    units = [u for u in pipeline.plan(ctx) if u.fold == 0]
+    early = {u.key for u in pipeline.plan(RunContext(config=config("early_stopping"), data_dir=str(data_dir)))}
+    values, rows = {}, {}
+    for unit in units:  # producers precede their consumers
+        result = pipeline.run(unit, ctx, {d: values[d] for d in unit.deps})
+        values[unit.key] = result.value
+        rows[unit.params.get("augmenter") or unit.kind] = {r["metric"]: r["value"] for r in result.records}
+    gated = next(u for u in units if u.params.get("augmenter") == "mlda_gated")
+    assert gated.key not in early  # the gate's rows are part of the unit's key
+    # recompute the gate: the teacher and a real-rows student (early-stopped on half A) judged on half B
+    g = pipeline._prepare(ctx, "diabetes", 0, 0, 150)
+    seed = pipeline.unit_seed(ctx.config, gated, 150, "student")
+    a, b = split_real(len(g.y_val), val_fraction=0.5, seed=hash_seed(seed, "gate"))
+    teacher = values[gated.deps[0]]
+    student = MLPStudent(max_epochs=25, patience=5, seed=seed).fit(g.x_fit, g.y_fit, validation=(g.x_val[a], g.y_val[a]))
+    teacher_b = regression_metrics(g.y_val[b], teacher.predict(g.x_val[b]))["rmse"]
+    student_b = regression_metrics(g.y_val[b], student.predict(g.x_val[b]))["rmse"]
+    assert rows["mlda_gated"]["teacher_used"] == float(teacher_b < student_b), (teacher_b, student_b)
+    if not rows["mlda_gated"]["teacher_used"]:  # the real-rows student early-stopped on half A, not `none`
+        assert rows["mlda_gated"]["rmse"] == regression_metrics(g.y_test, student.predict(g.x_test))["rmse"]
+    else:
+        assert rows["mlda_gated"]["chosen_eta"] in (0.01, 0.1)

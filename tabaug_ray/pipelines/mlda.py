@@ -57,6 +57,9 @@ def settings(config: ExperimentConfig, augmenter: str) -> list[tuple[float | Non
 def plan(ctx: RunContext) -> list[Unit]:
     config = ctx.config
     mlda = config.mlda
+    gate = mlda.augmenter_params.get("mlda_gated", {}).get("gate", "early_stopping")
+    if gate not in ("early_stopping", "split"):
+        raise TabaugError(f"mlda.augmenter_params.mlda_gated.gate must be 'early_stopping' or 'split', got {gate!r}")
     units: list[Unit] = []
     for entry in config.datasets:
         data = ctx.data(entry.name)
@@ -288,27 +291,20 @@ def _run_student(unit: Unit, ctx: RunContext, deps: Mapping[str, Any]) -> UnitRe
     seed = unit_seed(config, unit, size, "student")  # shared by every augmenter of the group: paired runs
     n_new = resolve_volume(p["volume"], len(g.y_fit)) if p["volume"] is not None else 0
 
-    def fit_student(x_new: np.ndarray, y_new: np.ndarray):
+    def fit_student(x_new: np.ndarray, y_new: np.ndarray, stop: tuple = (g.x_val, g.y_val),
+                    judge: tuple = (g.x_val, g.y_val)):
+        """A student on fit + synthetic rows, early-stopped on `stop`; its RMSE on `judge`."""
         student = make_student(p["student"], seed=seed, **config.mlda.student_params.get(p["student"], {}))
         student.fit(g.x_fit, g.y_fit, synthetic=(x_new, y_new) if len(y_new) else None,
-                    categorical=g.categorical, validation=(g.x_val, g.y_val))
-        return student, regression_metrics(g.y_val, student.predict(g.x_val))["rmse"]
+                    categorical=g.categorical, validation=stop)
+        return student, regression_metrics(judge[1], student.predict(judge[0]))["rmse"]
 
     extra_scores: dict[str, float] = {}
+    real = None
     with Timer() as timer:
         if name == "mlda_gated":
-            real = deps[unit.deps[1]]["scores"]  # the `none` unit of this student: trained on real rows only
-            augmenter = GatedMLDAAugmenter(
-                teacher=deps[unit.deps[0]], etas=config.mlda.etas, validation=(g.x_val, g.y_val),
-                student_val_rmse=real["val_rmse"], fit_student=fit_student, n_synthetic=n_new, seed=seed,
-                categorical_mode=config.mlda.categorical_mode)
-            augmenter.fit(g.x_fit, g.y_fit, categorical=sampler_categorical(g, name, config.mlda.binary_features))
-            extra_scores["teacher_used"] = float(augmenter.use_teacher_)
-            if augmenter.use_teacher_:
-                student, n_rows = augmenter.student_, n_new
-                extra_scores["chosen_eta"] = float(augmenter.eta_)
-            else:
-                student, n_rows = None, 0
+            student, real, extra_scores = _gate(config, unit, deps, g, fit_student, n_new=n_new, seed=seed)
+            n_rows = n_new if extra_scores["teacher_used"] else 0
         else:
             augmenter = _augmenter(config, unit, deps)
             augmenter.fit(g.x_fit, g.y_fit, categorical=sampler_categorical(g, name, config.mlda.binary_features))
@@ -330,6 +326,37 @@ def _run_student(unit: Unit, ctx: RunContext, deps: Mapping[str, Any]) -> UnitRe
     records = [make_record(config, unit, scenario=name, model=p["student"], metric=metric, value=value, seed=seed,
                            seconds=timer.seconds, **extra) for metric, value in scores.items()]
     return UnitResult(records=records, value={"scores": dict(scores)} if name == "none" else None)
+
+
+def _gate(config: ExperimentConfig, unit: Unit, deps: Mapping[str, Any], g: Group, fit_student, *, n_new: int,
+          seed: int):
+    """mlda_gated: (the student to score or None for the `none` unit's scores, those scores, gate metrics).
+
+    `augmenter_params.mlda_gated.gate`: "early_stopping" (default) compares the teacher with the
+    `none` unit's student on the validation rows it early-stopped on (optimistic for the student);
+    "split" halves the validation rows (seeded): every student early-stops on one half, the gate and
+    eta are decided on the other, which no student saw (the real-rows student is then refitted).
+    """
+    gate = config.mlda.augmenter_params.get("mlda_gated", {}).get("gate", "early_stopping")  # checked in plan
+    real = deps[unit.deps[1]]["scores"]  # the `none` unit of this student: trained on real rows only
+    judge, stop, real_student = (g.x_val, g.y_val), (g.x_val, g.y_val), None
+    if gate == "split":
+        a, b = split_real(len(g.y_val), val_fraction=0.5, seed=hash_seed(seed, "gate"))
+        stop, judge = (g.x_val[a], g.y_val[a]), (g.x_val[b], g.y_val[b])
+        empty = (np.zeros((0, g.x_fit.shape[1])), np.zeros(0))
+        real_student, real_rmse = fit_student(*empty, stop=stop, judge=judge)
+    else:
+        real_rmse = real["val_rmse"]
+    augmenter = GatedMLDAAugmenter(
+        teacher=deps[unit.deps[0]], etas=config.mlda.etas, validation=judge, student_val_rmse=real_rmse,
+        fit_student=lambda x, y: fit_student(x, y, stop=stop, judge=judge), n_synthetic=n_new, seed=seed,
+        categorical_mode=config.mlda.categorical_mode)
+    augmenter.fit(g.x_fit, g.y_fit, categorical=sampler_categorical(g, "mlda_gated", config.mlda.binary_features))
+    extra = {"teacher_used": float(augmenter.use_teacher_)}
+    if augmenter.use_teacher_:
+        extra["chosen_eta"] = float(augmenter.eta_)
+        return augmenter.student_, real, extra
+    return real_student, real, extra
 
 
 def _augmenter(config: ExperimentConfig, unit: Unit, deps: Mapping[str, Any]):
