@@ -118,17 +118,18 @@ def teacher_verdicts(df: pd.DataFrame, metric: str, *, directions: Mapping[str, 
 
 
 def verdict_lines(verdicts: pd.DataFrame, metric: str) -> list[str]:
-    """One line per student: does the augmented student ever beat its teacher?"""
+    """One line per student: does the augmented student ever beat its teacher? (A pair is one teacher's:
+    with two teachers, each dataset x fold x run counts twice.)"""
     lines = []
     for _, v in verdicts.iterrows():
         head = (f"{v['model']} vs its teacher on {metric} ({v['methods']}): ")
         if v["pairs_beaten"] == 0:
             lines.append(head + f"the augmented student never beats the teacher (0 of {v['pairs']} dataset × fold × "
-                                f"run pairs, 0 of {v['cells']} dataset means): {COMPRESSION}.")
+                                f"run (× teacher) pairs, 0 of {v['cells']} dataset means): {COMPRESSION}.")
         else:
             where = ", ".join(v["datasets_beaten"]) or "no dataset mean"
-            lines.append(head + f"beats the teacher in {v['pairs_beaten']} of {v['pairs']} dataset × fold × run pairs "
-                                f"with some setting ({v['best_setting_beaten']} with the best single setting, "
+            lines.append(head + f"beats the teacher in {v['pairs_beaten']} of {v['pairs']} dataset × fold × run (× teacher) "
+                                f"pairs with some setting ({v['best_setting_beaten']} with the best single setting, "
                                 f"{v['best_setting']}; trained on real rows only it beats it in {v['real_beaten']} of "
                                 f"{v['real_pairs']}) and {v['cells_beaten']} of {v['cells']} dataset means ({where}).")
     return lines

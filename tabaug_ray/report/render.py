@@ -288,7 +288,7 @@ def verdict_table(report: Report) -> Table | None:
         "verdict": mlda_report.verdict_lines(v, report.primary),
     })
     return Table(title=f"Does the augmented student beat its teacher? ({report.primary})", frame=frame,
-                 note="a pair = dataset × fold × run (× training size) where any setting of a teacher-labelled method "
+                 note="a pair = dataset × fold × run (× training size × teacher) where any setting of a teacher-labelled method "
                       "beats the teacher on the test rows (picking the setting on the test rows: optimistic); best "
                       "single setting = the one setting that beats it in most pairs; none = the student on real rows only; a dataset mean = the same over "
                       "means over folds × runs")
