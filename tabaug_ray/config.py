@@ -192,7 +192,8 @@ class InductiveBiasSection(Section):
     n_synthetic: int = Field(10_000, ge=1)
 
 
-AUGMENTER_NAMES = ("none", "noise", "mlda", "mlda_vae", "cmixup", "ada")
+AUGMENTER_NAMES = ("none", "noise", "mlda", "mlda_vae", "cmixup", "ada", "mlda_gated", "distill_spunge",
+                   "distill_munge")
 
 
 class MLDASection(Section):
@@ -215,6 +216,13 @@ class MLDASection(Section):
     # "discrete": the noise / MLDA samplers treat them like categoricals (`categorical_mode`)
     binary_features: Literal["noise", "discrete"] = "noise"
     val_fraction: float = Field(0.2, gt=0, lt=1)
+    # reference points recorded once per dataset x fold x run x training size: LightGBM with its
+    # default settings on the real rows (model "reference:lightgbm_default"); the teacher and the
+    # student on real rows (`none`) are recorded anyway
+    references: bool = True
+    # training sizes a dataset has too few rows for are skipped (a warning) instead of refused:
+    # one config for a training-size curve over datasets of different sizes
+    skip_too_small: bool = False
 
     @field_validator("train_sizes", "etas")
     @classmethod
@@ -285,6 +293,8 @@ LATER_OPTIONS: tuple[tuple[str, str, Any], ...] = (
     # the new default `true` gives new keys (its units write more rows)
     ("evaluation", "privacy", False),
     ("inductive_bias", "model_params", {}),
+    ("mlda", "references", True),
+    ("mlda", "skip_too_small", False),
 )
 
 

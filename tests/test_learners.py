@@ -74,7 +74,7 @@ def test_regression_metrics():
         regression_metrics(t, p[:-1])
 
 
-@pytest.mark.parametrize("kind", ["lightgbm", "extra_trees"])
+@pytest.mark.parametrize("kind", ["lightgbm", "lightgbm_default", "extra_trees"])
 def test_fast_teacher(kind, insurance):
     X, y, Xt, yt, cat = insurance
     teacher = make_teacher(kind, seed=0).fit(X, y, categorical=cat)
@@ -93,8 +93,8 @@ def test_tpot_teacher_tiny_budget(concrete):
     env_keys = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "PYTHONWARNINGS",
                 "MALLOC_TRIM_THRESHOLD_")
     env = {k: os.environ.get(k) for k in env_keys}
-    teacher = TPOTTeacher(max_time_mins=0.3, generations=2, population_size=4, cv=3, search_space="linear-light",
-                          inner_regressors=False, seed=0)
+    teacher = TPOTTeacher(budget="generations", generations=2, population_size=4, cv=3, search_space="linear-light",
+                          inner_regressors=False, seed=0)  # the deterministic budget (worker processes)
     teacher.fit(X, y)
     assert not teacher.fallback_used_
     assert {k: os.environ.get(k) for k in env_keys} == env  # Dask's nanny edits os.environ; fit restores it
@@ -115,9 +115,27 @@ def test_tpot_teacher_tiny_budget(concrete):
     np.testing.assert_allclose(pickle.loads(blob).predict(Xt), pred)
 
 
+def test_tpot_deterministic_budget_gives_bit_identical_teachers(concrete):
+    """generations x population_size with no wall-clock limit: two fits choose the same pipeline."""
+    X, y, Xt, _, _ = concrete
+    kwargs = dict(budget="generations", generations=2, population_size=4, cv=3, search_space="linear-light",
+                  inner_regressors=False, dask="threads", seed=0)
+    first, second = TPOTTeacher(**kwargs).fit(X, y), TPOTTeacher(**kwargs).fit(X, y)
+    assert first.time_limit_mins is None and first._eval_limit() == float("inf")
+    assert not first.fallback_used_ and str(first.pipeline_) == str(second.pipeline_)
+    np.testing.assert_array_equal(first.predict(Xt), second.predict(Xt))
+    # max_time_mins=None is the same budget in Python
+    assert TPOTTeacher(max_time_mins=None, generations=2).time_limit_mins is None
+    with pytest.raises(TabaugError, match="needs a budget"):
+        TPOTTeacher(budget="generations").fit(X, y)
+    with pytest.raises(TabaugError, match="budget must be"):
+        TPOTTeacher(budget="minutes").fit(X, y)
+
+
 def test_tpot_teacher_falls_back_when_nothing_could_be_evaluated(insurance):
     X, y, Xt, yt, cat = insurance
-    # every pipeline evaluation (in a worker process, which can be stopped) is cut off after 6 ms
+    # every pipeline evaluation (in a worker process, which can be stopped) is cut off after 6 ms: this
+    # tests the wall-clock path itself, the one test that needs a time budget
     teacher = TPOTTeacher(max_time_mins=0.002, max_eval_time_mins=0.0001, population_size=4, cv=3,
                           dask="processes", seed=0)
     with pytest.warns(RuntimeWarning, match="fallback"):

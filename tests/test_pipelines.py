@@ -160,8 +160,8 @@ def test_mlda_groups_share_rows_and_record_every_augmenter(tmp_path, data_dir):
     assert len(bad.stderr.strip().splitlines()) == 1 and not (tmp_path / "more").exists()
     proc = run(bigger, tmp_path / "more", "--reuse", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stderr
-    # 2 folds x (teacher + VAE + 10 students); the 4 new ones: noise and mlda at eta 0.05
-    assert "24 units planned, 18 already done (18 copied from --reuse), 4 finished" in proc.stdout, proc.stdout
+    # 2 folds x (teacher + VAE + LightGBM reference + 10 students); the 4 new ones: noise and mlda at eta 0.05
+    assert "26 units planned, 20 already done (20 copied from --reuse), 4 finished" in proc.stdout, proc.stdout
     more = pd.read_parquet(tmp_path / "more" / "results")
     assert set(more.experiment) == {"mlda_more"}
     assert set(more.loc[more.metric == "rmse", "eta"].dropna()) == {0.01, 0.05, 0.1}
@@ -176,7 +176,7 @@ def test_mlda_groups_share_rows_and_record_every_augmenter(tmp_path, data_dir):
     target = tmp_path / "changed"
     kwargs = dict(store=ResultStore(out=target), artifacts=ArtifactStore(out=target), config=changed)
     assert reuse_units(units, sources=[tmp_path / "out"], **kwargs) == 0
-    assert reuse_units(units, sources=[tmp_path / "out"], **{**kwargs, "config": load_config(config)}) == 18
+    assert reuse_units(units, sources=[tmp_path / "out"], **{**kwargs, "config": load_config(config)}) == 20
 
 
 def test_only_scenario_keeps_the_chosen_scenarios_and_their_producers(tmp_path, data_dir):

@@ -605,7 +605,7 @@ def test_rows_with_missing_settings_are_one_table_row(mlda_report):
     none = table.frame[table.frame["scenario"] == "none"]
     assert list(none["train_size"]) == ["500", "2000"]
     assert (none["mlp rmse"] != "N/A").all() and (none["mlp r2"] != "N/A").all()
-    assert len(table.frame) == 2 + 2 + 2 * 6
+    assert len(table.frame) == 2 + 2 + 2 * 6 + 2  # + the teacher's reference row per training size
 
 
 def test_methods_without_matched_pairs_are_listed_as_na(tmp_path):
@@ -678,3 +678,37 @@ def test_wilcoxon_tests_each_evaluation_preset_apart(tmp_path):
     assert set(pre.index) == {"reliable", "realistic"} and (pre["n_pairs"] == 30).all()
     assert pre.at["reliable", "significant"] and pre.at["reliable", "wins"] == 30
     assert pre.at["realistic", "p_value"] == 1.0 and pre.at["realistic", "ties"] == 30
+
+
+def test_mlda_report_sets_reference_points_beside_every_augmenter_and_judges_compression(mlda_dir, mlda_report,
+                                                                                         tmp_path):
+    from tabaug_ray.report.mlda import COMPRESSION
+
+    ok = agg.ok_rows(agg.load(mlda_dir))
+    rmse = ok[ok["metric"] == "rmse"]
+    keys = ["dataset", "fold", "run", "train_size"]
+    teacher = rmse[rmse["model"] == "teacher:lgbm"].set_index(keys)["value"]
+    labelled = rmse[(rmse["model"] == "mlp") & rmse["teacher"].notna()]
+    beats = labelled.join(teacher.rename("t"), on=keys)
+    per_pair = (beats["value"] < beats["t"]).groupby([beats[k] for k in keys]).any()
+    verdict = mlda_report.teacher_verdicts.set_index("model").loc["mlp"]
+    assert verdict["methods"] == "mlda" and verdict["pairs"] == len(per_pair) == 48
+    assert verdict["pairs_beaten"] == per_pair.sum() > 0 and verdict["cells"] == 8
+    real = rmse[rmse["scenario"] == "none"].join(teacher.rename("t"), on=keys)
+    assert verdict["real_pairs"] == 48 and verdict["real_beaten"] == (real["value"] < real["t"]).sum()
+    by_setting = beats.assign(b=beats["value"] < beats["t"]).groupby(["eta", "volume"])["b"].sum()
+    assert verdict["best_setting_beaten"] == by_setting.max()
+    text = render_markdown(mlda_report)
+    line = next(n for n in mlda_report.notes if n.startswith("mlp vs its teacher on rmse"))
+    assert COMPRESSION not in line and f"in {per_pair.sum()} of 48" in line and line in text
+    # the teacher is a row of every dataset table, in the student's column; † marks cells that beat it
+    abalone = text[text.index("### abalone"):text.index("### cpu")]
+    assert "| ref: teacher:lgbm (test rows) |" in abalone and "†" in abalone
+    assert "mlda_gain_vs_size_paper" in {p.name for p in mlda_report.plots}
+    # a teacher no augmented student ever beats: one line per student says MLDA only compresses it
+    rows = [dict(r, value=0.01) if r["model"] == "teacher:lgbm" else r for r in mlda_rows()]
+    strong = build_report(write_parts(tmp_path / "strong", rows), with_plots=False)
+    line = next(n for n in strong.notes if n.startswith("mlp vs its teacher"))
+    assert COMPRESSION in line and "0 of 48" in line
+    assert "†" not in render_markdown(strong).split("## Gains")[0].split("### abalone")[1].split("### Teachers")[0] \
+        .replace("† = better than the teacher", "")

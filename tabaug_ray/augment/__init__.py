@@ -1,4 +1,5 @@
-"""Regression augmenters: teacher-labelled noise (MLDA), plain noise, C-Mixup, ADA, none.
+"""Regression augmenters: teacher-labelled noise (MLDA), plain noise, C-Mixup, ADA, FAST-DAD
+distillation rows (MUNGE / SPUNGE), validation-gated MLDA, none.
 
 Each augmenter: `fit(X, y, *, categorical=())` on the real training rows, then
 `augment(n, *, seed) -> (X_new, y_new)` with ONLY the n synthetic rows. `resolve_volume` turns a
@@ -12,6 +13,8 @@ from typing import Any
 from tabaug_ray.augment.ada import ADAAugmenter, ada_gammas
 from tabaug_ray.augment.base import Augmenter, NoAugmenter, resolve_volume
 from tabaug_ray.augment.cmixup import CMixupAugmenter
+from tabaug_ray.augment.distill import DistillAugmenter
+from tabaug_ray.augment.gated import GatedMLDAAugmenter
 from tabaug_ray.augment.mlda import FeatureSampler, GaussianNoiseSampler, MLDAAugmenter, NoiseAugmenter
 from tabaug_ray import plugins as _plugins
 from tabaug_ray.errors import TabaugError
@@ -22,7 +25,11 @@ AUGMENTERS: dict[str, type] = {
     "cmixup": CMixupAugmenter,
     "ada": ADAAugmenter,
     "none": NoAugmenter,
+    "distill_spunge": DistillAugmenter,
+    "distill_munge": DistillAugmenter,
+    "mlda_gated": GatedMLDAAugmenter,
 }
+NEEDS_TEACHER = ("mlda", "distill_spunge", "distill_munge", "mlda_gated")
 
 
 def make_augmenter(name: str, **params: Any) -> Augmenter:
@@ -31,8 +38,10 @@ def make_augmenter(name: str, **params: Any) -> Augmenter:
         return _plugins.build("augmenter", name, **params)
     if name not in AUGMENTERS:
         raise TabaugError(f"unknown augmenter {name!r}; expected one of {sorted(AUGMENTERS)}")
-    if name == "mlda" and "teacher" not in params:
-        raise TabaugError("augmenter 'mlda' needs teacher=<a fitted teacher>")
+    if name in NEEDS_TEACHER and "teacher" not in params:
+        raise TabaugError(f"augmenter {name!r} needs teacher=<a fitted teacher>")
+    if name.startswith("distill_"):
+        params = {"method": name.removeprefix("distill_"), **params}
     try:
         return AUGMENTERS[name](**params)
     except TypeError as exc:
@@ -40,6 +49,7 @@ def make_augmenter(name: str, **params: Any) -> Augmenter:
 
 
 __all__ = [
-    "AUGMENTERS", "ADAAugmenter", "Augmenter", "CMixupAugmenter", "FeatureSampler", "GaussianNoiseSampler",
+    "AUGMENTERS", "ADAAugmenter", "Augmenter", "CMixupAugmenter", "DistillAugmenter", "FeatureSampler",
+    "GatedMLDAAugmenter", "GaussianNoiseSampler",
     "MLDAAugmenter", "NoAugmenter", "NoiseAugmenter", "ada_gammas", "make_augmenter", "resolve_volume",
 ]

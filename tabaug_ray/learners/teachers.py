@@ -46,7 +46,9 @@ class _Teacher:
 
 
 class FastTeacher(_Teacher):
-    """A fast tree-ensemble teacher: LightGBM with small-data settings, or sklearn's ExtraTrees.
+    """A fast tree-ensemble teacher: LightGBM with small-data settings, LightGBM with its default
+    settings ("lightgbm_default": the MLDA reports' gradient-boosting reference on real rows), or
+    sklearn's ExtraTrees.
 
     LightGBM settings (1,000 trees at learning rate 0.02, 15 leaves, min 3 rows per leaf, 70 % row and
     column subsampling, L2 = 2) beat LightGBM's defaults by about 5 % RMSE on 8 regression datasets at
@@ -54,12 +56,12 @@ class FastTeacher(_Teacher):
     their integer codes.
 
     Args:
-        kind: "lightgbm" or "extra_trees".
+        kind: "lightgbm", "lightgbm_default" or "extra_trees".
         seed: random seed of the model.
         n_jobs: threads the model may use.
     """
 
-    def __init__(self, *, kind: Literal["lightgbm", "extra_trees"] = "lightgbm", seed: int = 0,
+    def __init__(self, *, kind: Literal["lightgbm", "lightgbm_default", "extra_trees"] = "lightgbm", seed: int = 0,
                  n_jobs: int = 1) -> None:
         self.kind = kind
         self.seed = seed
@@ -80,18 +82,25 @@ class FastTeacher(_Teacher):
             )
             with quiet():
                 model.fit(x, t, categorical_feature=list(cat) if cat else "auto")
+        elif self.kind == "lightgbm_default":
+            from lightgbm import LGBMRegressor
+
+            model = LGBMRegressor(random_state=self.seed, n_jobs=self.n_jobs, verbose=-1)
+            with quiet():
+                model.fit(x, t, categorical_feature=list(cat) if cat else "auto")
         elif self.kind == "extra_trees":
             from sklearn.ensemble import ExtraTreesRegressor
 
             model = ExtraTreesRegressor(n_estimators=300, random_state=self.seed, n_jobs=self.n_jobs).fit(x, t)
         else:
-            raise TabaugError(f"unknown FastTeacher kind {self.kind!r}; expected 'lightgbm' or 'extra_trees'")
+            raise TabaugError(f"unknown FastTeacher kind {self.kind!r}; expected 'lightgbm', 'lightgbm_default' or "
+                              "'extra_trees'")
         self.model_ = model
         self.n_features_in_ = x.shape[1]
         return self
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
-        if self.kind == "lightgbm":
+        if self.kind.startswith("lightgbm"):
             with quiet():
                 return self.model_.predict(x)
         return self.model_.predict(x)
@@ -130,14 +139,23 @@ class TPOTTeacher(_Teacher):
     process; `fit` and `predict` hold OpenMP/BLAS to `n_jobs` threads here (threadpoolctl): left at
     all cores on a busy 2-core machine, one refit took 65 s instead of 0.6 s. The search stops at
     `generations` or `max_time_mins`, whichever comes first.
-    Results are reproducible for a fixed `seed` only if the same number of pipelines is evaluated
-    (the time limit makes TPOT depend on the machine's speed).
+    Budgets: `max_time_mins` (wall clock, the paper's) makes the search depend on the machine's
+    speed and load: how many pipelines are evaluated, and which are cut off by
+    `max_eval_time_mins`, differ from run to run, so the chosen pipeline (and every number
+    downstream) is not reproducible. The *deterministic budget* `max_time_mins=None` with
+    `generations` set evaluates exactly `population_size` pipelines per generation for
+    `generations` generations, with no per-evaluation time limit unless `max_eval_time_mins` is
+    given (which would make it wall-clock again): for a fixed `seed` and `n_jobs=1` two fits give
+    the same pipeline and bit-identical predictions (tested).
 
     Categorical columns are one-hot encoded (sklearn `OneHotEncoder`, unseen codes -> zeros) before
     TPOT sees them; the encoder is part of the fitted model.
 
     Args:
-        max_time_mins: search budget in minutes (the paper used 10).
+        max_time_mins: search budget in minutes (the paper used 10); `None`: no time limit, the
+            deterministic budget `generations` x `population_size` (then `generations` is required).
+        budget: "time" (`max_time_mins`, wall clock) or "generations" (deterministic: `max_time_mins`
+            is ignored, as if None; the spelling for TOML configs, which have no null).
         generations: upper bound on generations (`None`: until the time budget ends).
         population_size: pipelines per generation.
         n_jobs: parallel pipeline evaluations (Dask workers).
@@ -148,7 +166,8 @@ class TPOTTeacher(_Teacher):
             a decision tree), "graph", "graph-light".
         inner_regressors: allow stacked inner regressors (TPOT's default for "linear" is True; False
             makes every evaluation much cheaper).
-        max_eval_time_mins: time limit of one pipeline evaluation (`None`: `max_time_mins / 3`).
+        max_eval_time_mins: time limit of one pipeline evaluation (`None`: `max_time_mins / 3`, or no
+            limit under the deterministic budget).
         dask: "processes" or "threads" (see above).
         memory_limit: Dask worker memory limit (e.g. "4GB"; `None`: no limit).
         fallback: FastTeacher kind fitted if TPOT ends without any usable pipeline (budget too small);
@@ -159,7 +178,8 @@ class TPOTTeacher(_Teacher):
     def __init__(
         self,
         *,
-        max_time_mins: float = 10.0,
+        max_time_mins: float | None = 10.0,
+        budget: Literal["time", "generations"] = "time",
         generations: int | None = None,
         population_size: int = 50,
         n_jobs: int = 1,
@@ -173,6 +193,7 @@ class TPOTTeacher(_Teacher):
         seed: int = 0,
     ) -> None:
         self.max_time_mins = max_time_mins
+        self.budget = budget
         self.generations = generations
         self.population_size = population_size
         self.n_jobs = n_jobs
@@ -185,8 +206,20 @@ class TPOTTeacher(_Teacher):
         self.fallback = fallback
         self.seed = seed
 
+    @property
+    def time_limit_mins(self) -> float | None:
+        """The wall-clock budget TPOT gets (None under the deterministic budget)."""
+        return None if self.budget == "generations" else self.max_time_mins
+
     def _check(self) -> None:
-        check_positive(self.max_time_mins, "max_time_mins")
+        if self.budget not in ("time", "generations"):
+            raise TabaugError(f"budget must be 'time' or 'generations', got {self.budget=}")
+        if self.time_limit_mins is None:
+            if self.generations is None:
+                raise TabaugError("TPOT needs a budget: max_time_mins, or generations (x population_size) with "
+                                  "max_time_mins = None")
+        else:
+            check_positive(self.max_time_mins, "max_time_mins")
         if self.generations is not None and self.generations < 1:
             raise TabaugError(f"generations must be >= 1 or None, got {self.generations=}")
         if self.population_size < 2:
@@ -232,6 +265,14 @@ class TPOTTeacher(_Teacher):
         with threadpool_limits(limits=self.n_jobs), quiet():
             return self.model_.predict(x)
 
+    def _eval_limit(self) -> float:
+        """Per-evaluation limit in minutes: given, else a third of the time budget, else none (deterministic).
+
+        "None" is passed as `inf`: TPOT 1.1's evaluation loop multiplies the limit by 60 (None fails there)."""
+        if self.max_eval_time_mins is not None:
+            return self.max_eval_time_mins
+        return float("inf") if self.time_limit_mins is None else self.time_limit_mins / 3
+
     def _search(self, x: np.ndarray, t: np.ndarray):
         """Run TPOT; return its refitted best sklearn pipeline, or None if it found none."""
         with quiet("distributed", "tpot", "tornado", "asyncio", level=logging.CRITICAL):
@@ -262,8 +303,7 @@ class TPOTTeacher(_Teacher):
                 self.startup_seconds_ = time.perf_counter() - start
                 est = TPOTRegressor(
                     search_space=self.search_space, scorers=["neg_mean_squared_error"], scorers_weights=[1],
-                    cv=self.cv, max_time_mins=self.max_time_mins,
-                    max_eval_time_mins=self.max_eval_time_mins or self.max_time_mins / 3,
+                    cv=self.cv, max_time_mins=self.time_limit_mins, max_eval_time_mins=self._eval_limit(),
                     n_jobs=self.n_jobs, client=client, verbose=0, random_state=self.seed,
                     allow_inner_regressors=self.inner_regressors, generations=self.generations,
                     population_size=self.population_size,
@@ -345,17 +385,17 @@ class AutoGluonTeacher(_Teacher):
 
 
 TEACHERS: dict[str, type] = {"tpot": TPOTTeacher, "autogluon": AutoGluonTeacher, "fast": FastTeacher,
-                             "lightgbm": FastTeacher, "extra_trees": FastTeacher}
+                             "lightgbm": FastTeacher, "lightgbm_default": FastTeacher, "extra_trees": FastTeacher}
 
 
 def make_teacher(name: str, **params: Any) -> _Teacher:
     """A teacher by name: "tpot", "autogluon", "fast" (FastTeacher, `kind` in params), or the
-    shortcuts "lightgbm" / "extra_trees" (FastTeacher of that kind)."""
+    shortcuts "lightgbm" / "lightgbm_default" / "extra_trees" (FastTeacher of that kind)."""
     if name not in TEACHERS and _plugins.is_plugin("teacher", name):  # a user's class (tabaug_ray.plugins)
         return _plugins.build("teacher", name, **params)
     if name not in TEACHERS:
         raise TabaugError(f"unknown teacher {name!r}; expected one of {sorted(TEACHERS)}")
-    if name in ("lightgbm", "extra_trees"):
+    if name in ("lightgbm", "lightgbm_default", "extra_trees"):
         params = {**params, "kind": name}
     try:
         return TEACHERS[name](**params)

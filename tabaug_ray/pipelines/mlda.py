@@ -3,20 +3,24 @@
 Units per dataset x fold x run x training size: one `teacher` unit (fits the teacher once, records
 its own test metrics, and hands the fitted teacher to the augmentation units), an optional
 feature-generator unit per `mlda_<generator>` augmenter (a generator on the training features;
-`mlda_vae` is the VAE-BGM's), and one `student` unit
-per augmenter x eta x volume x student. Every student of a group sees the same real training rows,
-the same held-out real test rows, the same seed, and the same synthetic rows where augmenters
-share them (noise and mlda draw the same x').
+`mlda_vae` is the VAE-BGM's), a `reference` unit (LightGBM with default settings on the real rows:
+a reference point, `mlda.references`), and one `student` unit per augmenter x eta x volume x
+student. Every student of a group sees the same real training rows, the same held-out real test
+rows, the same seed, and the same synthetic rows where augmenters share them (noise and mlda draw
+the same x'). The `none` unit (the student on real rows only) is a producer when `mlda_gated` is
+asked for: its scores decide the gate and are reused where the gate keeps the real rows.
 """
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
 from tabaug_ray.augment import make_augmenter, resolve_volume
+from tabaug_ray.augment.gated import GatedMLDAAugmenter
 from tabaug_ray.augment.mlda import GeneratorSampler, MLDAAugmenter
 from tabaug_ray.config import ExperimentConfig
 from tabaug_ray.data.splits import check_sizes, hash_seed, make_split, rng_for
@@ -26,8 +30,10 @@ from tabaug_ray.learners import make_student, make_teacher, regression_metrics, 
 from tabaug_ray.pipelines.base import RunContext, Timer, Unit, UnitResult, make_key, make_record, unit_seed
 
 USES_ETA = ("noise", "mlda")
-USES_VOLUME = ("noise", "mlda", "mlda_vae", "cmixup", "ada")
-USES_TEACHER = ("mlda", "mlda_vae")
+USES_VOLUME = ("noise", "mlda", "mlda_vae", "cmixup", "ada", "mlda_gated", "distill_spunge", "distill_munge")
+USES_TEACHER = ("mlda", "mlda_vae", "mlda_gated", "distill_spunge", "distill_munge")
+NOISE_SAMPLER = ("noise", "mlda", "mlda_gated")  # the Gaussian-noise sampler (binary_features applies)
+REFERENCE_MODEL = "reference:lightgbm_default"
 
 
 def teacher_cpus(config: ExperimentConfig, teacher: str) -> float:
@@ -61,6 +67,9 @@ def settings(config: ExperimentConfig, augmenter: str) -> list[tuple[float | Non
 def plan(ctx: RunContext) -> list[Unit]:
     config = ctx.config
     mlda = config.mlda
+    gate = mlda.augmenter_params.get("mlda_gated", {}).get("gate", "early_stopping")
+    if gate not in ("early_stopping", "split"):
+        raise TabaugError(f"mlda.augmenter_params.mlda_gated.gate must be 'early_stopping' or 'split', got {gate!r}")
     units: list[Unit] = []
     for entry in config.datasets:
         data = ctx.data(entry.name)
@@ -69,8 +78,15 @@ def plan(ctx: RunContext) -> list[Unit]:
         for fold in range(config.experiment.folds):
             for run in range(config.experiment.runs):
                 for size in mlda.train_sizes:
-                    check_sizes(len(data.dataset.frame), n_folds=config.experiment.folds, n=size,
-                                what=f"dataset {entry.name!r}")
+                    try:
+                        check_sizes(len(data.dataset.frame), n_folds=config.experiment.folds, n=size,
+                                    what=f"dataset {entry.name!r}")
+                    except TabaugError as exc:
+                        if not mlda.skip_too_small:
+                            raise
+                        if fold == run == 0:
+                            warnings.warn(f"{exc}: skipped (mlda.skip_too_small)", stacklevel=2)
+                        continue
                     units += _group(ctx, data.dataset, entry.name, fold, run, size)
     return units
 
@@ -91,10 +107,18 @@ def _group(ctx: RunContext, dataset, name: str, fold: int, run: int, size: int) 
         units.append(teachers[teacher])
     samplers = {a: _feature_unit(config, dataset, a, common, where) for a in mlda.augmenters if feature_generator(a)}
     units += list(samplers.values())
-    for augmenter in mlda.augmenters:
+    if mlda.references:
+        units.append(Unit(key=make_key(config, (), dataset, step="reference", model=REFERENCE_MODEL, **common),
+                          kind="reference", params={"train_size": size, "teacher": None}, **where))
+    gated = "mlda_gated" in mlda.augmenters
+    real_only: dict[str, str] = {}  # student -> key of its `none` unit
+    # `none` first: mlda_gated consumes it (producers precede their consumers in the plan)
+    for augmenter in ("none", *(a for a in mlda.augmenters if a != "none")) if gated else mlda.augmenters:
         # a later option: in the key only when it changes what the unit computes
         later = ({"binary_features": mlda.binary_features}
                  if binary and _binary_as_categorical(mlda.binary_features, augmenter) else {})
+        if augmenter == "mlda_gated":
+            later["etas"] = list(mlda.etas)  # it picks among them
         for teacher in mlda.teachers if augmenter in USES_TEACHER or augmenter in samplers else (None,):
             deps = (teachers[teacher].key,) if teacher else ()
             deps += (samplers[augmenter].key,) if augmenter in samplers else ()
@@ -102,12 +126,16 @@ def _group(ctx: RunContext, dataset, name: str, fold: int, run: int, size: int) 
                 for student in mlda.students:
                     params = {"train_size": size, "augmenter": augmenter, "teacher": teacher, "eta": eta,
                               "volume": volume, "student": student}
-                    key = make_key(config, (), dataset, step="student", deps=deps, **params, **common, **later,
+                    unit_deps = deps + ((real_only[student],) if augmenter == "mlda_gated" else ())
+                    key = make_key(config, (), dataset, step="student", deps=unit_deps, **params, **common, **later,
                                    categorical_mode=mlda.categorical_mode,
                                    student_params=mlda.student_params.get(student, {}),
                                    augmenter_params=mlda.augmenter_params.get(augmenter, {}))
-                    units.append(Unit(key=key, kind="student", params=params, deps=deps,
-                                      num_cpus=student_cpus(config, student), **where))
+                    if augmenter == "none":
+                        real_only[student] = key
+                    units.append(Unit(key=key, kind="student", params=params, deps=unit_deps,
+                                      num_cpus=student_cpus(config, student),
+                                      keep_value=gated and augmenter == "none", **where))
     return units
 
 
@@ -189,7 +217,7 @@ def _kind_indices(features: list, kind: str) -> tuple[int, ...]:
 
 def _binary_as_categorical(binary_features: str, augmenter: str) -> bool:
     """Whether `augmenter`'s sampler treats binary features like categoricals (`binary_features`)."""
-    return binary_features == "discrete" and augmenter in USES_ETA
+    return binary_features == "discrete" and augmenter in NOISE_SAMPLER
 
 
 def sampler_categorical(g: Group, augmenter: str, binary_features: str) -> tuple[int, ...]:
@@ -205,6 +233,8 @@ def run(unit: Unit, ctx: RunContext, deps: Mapping[str, Any]) -> UnitResult:
         return _run_teacher(unit, ctx)
     if unit.kind in ("feature_vae", "feature_generator"):
         return _run_feature_generator(unit, ctx)
+    if unit.kind == "reference":
+        return _run_reference(unit, ctx)
     if unit.kind == "student":
         return _run_student(unit, ctx, deps)
     raise ValueError(f"mlda: unknown unit kind {unit.kind!r}")
@@ -229,6 +259,23 @@ def _run_teacher(unit: Unit, ctx: RunContext) -> UnitResult:
     records = [make_record(config, unit, scenario="teacher", model=f"teacher:{name}", metric=metric, value=value,
                            seed=seed, seconds=timer.seconds, **_common(unit)) for metric, value in scores.items()]
     return UnitResult(records=records, value=teacher)
+
+
+def _run_reference(unit: Unit, ctx: RunContext) -> UnitResult:
+    """LightGBM with its default settings on the fit rows: does a plain gradient-boosted model on the
+    real rows already beat what augmentation gives the student?"""
+    config = ctx.config
+    size = unit.params["train_size"]
+    g = _prepare(ctx, unit.dataset, unit.fold, unit.run, size)
+    seed = unit_seed(config, unit, size, "reference")
+    with Timer() as timer:
+        model = make_teacher("lightgbm_default", seed=seed).fit(g.x_fit, g.y_fit, categorical=g.categorical)
+    scores = regression_metrics(g.y_test, model.predict(g.x_test))
+    scores["val_rmse"] = regression_metrics(g.y_val, model.predict(g.x_val))["rmse"]
+    scores["fit_seconds"] = timer.seconds
+    records = [make_record(config, unit, scenario="reference", model=REFERENCE_MODEL, metric=metric, value=value,
+                           seed=seed, seconds=timer.seconds, **_common(unit)) for metric, value in scores.items()]
+    return UnitResult(records=records)
 
 
 def _run_feature_generator(unit: Unit, ctx: RunContext) -> UnitResult:
@@ -268,23 +315,74 @@ def _run_student(unit: Unit, ctx: RunContext, deps: Mapping[str, Any]) -> UnitRe
     size, name = p["train_size"], p["augmenter"]
     g = _prepare(ctx, unit.dataset, unit.fold, unit.run, size)
     seed = unit_seed(config, unit, size, "student")  # shared by every augmenter of the group: paired runs
-    with Timer() as timer:
-        augmenter = _augmenter(config, unit, deps)
-        augmenter.fit(g.x_fit, g.y_fit, categorical=sampler_categorical(g, name, config.mlda.binary_features))
-        n_new = resolve_volume(p["volume"], len(g.y_fit)) if p["volume"] is not None else 0
-        x_new, y_new = augmenter.augment(n_new, seed=seed)
+    n_new = resolve_volume(p["volume"], len(g.y_fit)) if p["volume"] is not None else 0
+
+    def fit_student(x_new: np.ndarray, y_new: np.ndarray, stop: tuple = (g.x_val, g.y_val),
+                    judge: tuple = (g.x_val, g.y_val)):
+        """A student on fit + synthetic rows, early-stopped on `stop`; its RMSE on `judge`."""
         student = make_student(p["student"], seed=seed, **config.mlda.student_params.get(p["student"], {}))
         student.fit(g.x_fit, g.y_fit, synthetic=(x_new, y_new) if len(y_new) else None,
-                    categorical=g.categorical, validation=(g.x_val, g.y_val))
-        scores = regression_metrics(g.y_test, student.predict(g.x_test))
-    scores["val_rmse"] = regression_metrics(g.y_val, student.predict(g.x_val))["rmse"]
+                    categorical=g.categorical, validation=stop)
+        return student, regression_metrics(judge[1], student.predict(judge[0]))["rmse"]
+
+    extra_scores: dict[str, float] = {}
+    real = None
+    with Timer() as timer:
+        if name == "mlda_gated":
+            student, real, extra_scores = _gate(config, unit, deps, g, fit_student, n_new=n_new, seed=seed)
+            n_rows = n_new if extra_scores["teacher_used"] else 0
+        else:
+            augmenter = _augmenter(config, unit, deps)
+            augmenter.fit(g.x_fit, g.y_fit, categorical=sampler_categorical(g, name, config.mlda.binary_features))
+            x_new, y_new = augmenter.augment(n_new, seed=seed)
+            student, _ = fit_student(x_new, y_new)
+            n_rows = len(y_new)
+        if student is not None:
+            scores = regression_metrics(g.y_test, student.predict(g.x_test))
+            scores["val_rmse"] = regression_metrics(g.y_val, student.predict(g.x_val))["rmse"]
+        else:  # the gate kept the real rows: the `none` unit's student, same seed, same numbers
+            scores = {k: real[k] for k in ("rmse", "mae", "r2", "val_rmse")}
     scores["val_nrmse"] = scores["val_rmse"] / (float(np.std(g.y_fit)) or 1.0)  # comparable across datasets
-    scores["n_synthetic"] = float(len(y_new))
-    extra = dict(_common(unit), eta=p["eta"], volume=len(y_new) if p["volume"] is not None else None,
+    scores["n_synthetic"] = float(n_rows)
+    scores.update(extra_scores)
+    # gated: the configured volume whatever the gate chose (the method's identity in reports)
+    volume = (n_new if name == "mlda_gated" else n_rows) if p["volume"] is not None else None
+    extra = dict(_common(unit), eta=p["eta"], volume=volume,
                  student=p["student"])
     records = [make_record(config, unit, scenario=name, model=p["student"], metric=metric, value=value, seed=seed,
                            seconds=timer.seconds, **extra) for metric, value in scores.items()]
-    return UnitResult(records=records)
+    return UnitResult(records=records, value={"scores": dict(scores)} if name == "none" else None)
+
+
+def _gate(config: ExperimentConfig, unit: Unit, deps: Mapping[str, Any], g: Group, fit_student, *, n_new: int,
+          seed: int):
+    """mlda_gated: (the student to score or None for the `none` unit's scores, those scores, gate metrics).
+
+    `augmenter_params.mlda_gated.gate`: "early_stopping" (default) compares the teacher with the
+    `none` unit's student on the validation rows it early-stopped on (optimistic for the student);
+    "split" halves the validation rows (seeded): every student early-stops on one half, the gate and
+    eta are decided on the other, which no student saw (the real-rows student is then refitted).
+    """
+    gate = config.mlda.augmenter_params.get("mlda_gated", {}).get("gate", "early_stopping")  # checked in plan
+    real = deps[unit.deps[1]]["scores"]  # the `none` unit of this student: trained on real rows only
+    judge, stop, real_student = (g.x_val, g.y_val), (g.x_val, g.y_val), None
+    if gate == "split":
+        a, b = split_real(len(g.y_val), val_fraction=0.5, seed=hash_seed(seed, "gate"))
+        stop, judge = (g.x_val[a], g.y_val[a]), (g.x_val[b], g.y_val[b])
+        empty = (np.zeros((0, g.x_fit.shape[1])), np.zeros(0))
+        real_student, real_rmse = fit_student(*empty, stop=stop, judge=judge)
+    else:
+        real_rmse = real["val_rmse"]
+    augmenter = GatedMLDAAugmenter(
+        teacher=deps[unit.deps[0]], etas=config.mlda.etas, validation=judge, student_val_rmse=real_rmse,
+        fit_student=lambda x, y: fit_student(x, y, stop=stop, judge=judge), n_synthetic=n_new, seed=seed,
+        categorical_mode=config.mlda.categorical_mode)
+    augmenter.fit(g.x_fit, g.y_fit, categorical=sampler_categorical(g, "mlda_gated", config.mlda.binary_features))
+    extra = {"teacher_used": float(augmenter.use_teacher_)}
+    if augmenter.use_teacher_:
+        extra["chosen_eta"] = float(augmenter.eta_)
+        return augmenter.student_, real, extra
+    return real_student, real, extra
 
 
 def _augmenter(config: ExperimentConfig, unit: Unit, deps: Mapping[str, Any]):
@@ -295,6 +393,8 @@ def _augmenter(config: ExperimentConfig, unit: Unit, deps: Mapping[str, Any]):
     if feature_generator(name):
         return MLDAAugmenter(teacher=deps[unit.deps[0]], sampler=deps[unit.deps[1]], refit_sampler=False)
     params = dict(config.mlda.augmenter_params.get(name, {}))
+    if name.startswith("distill_"):
+        return make_augmenter(name, teacher=deps[unit.deps[0]], **params)
     if name == "noise":
         params.update(eta=p["eta"], categorical_mode=config.mlda.categorical_mode)
     return make_augmenter(name, **params)

@@ -46,13 +46,14 @@ DEFAULT_DIRECTION = "lower"
 
 SCENARIO_ORDER: tuple[str, ...] = (
     "big_data", "low_data", "pretrain", "avg", "maml", "drs",
-    "none", "noise", "mlda", "mlda_vae", "cmixup", "ada",
+    "none", "noise", "mlda", "mlda_vae", "mlda_gated", "distill_spunge", "distill_munge", "cmixup", "ada",
 )
 MODEL_ORDER: tuple[str, ...] = ("vae_bgm", "ctgan", "mlp", "autogluon_nn")
 METRIC_ORDER: tuple[str, ...] = (
     "js", "kl", "auc", "accuracy", "macro_f1", "mse", "rmse", "mae", "r2", "val_loss",
 )
 TEACHER_PREFIX = "teacher:"
+REFERENCE_PREFIX = "reference:"  # reference models of MLDA runs (e.g. LightGBM with default settings on real rows)
 
 
 def metric_direction(metric: str, overrides: Mapping[str, str] | None = None) -> str:
@@ -82,7 +83,7 @@ def is_time_metric(metric: str) -> bool:
 
 
 # Bookkeeping, not quality: how many synthetic rows / meta-iterations a unit used.
-COUNT_METRICS = frozenset({"n_synthetic", "meta_iters"})
+COUNT_METRICS = frozenset({"n_synthetic", "meta_iters", "teacher_used", "chosen_eta"})
 # How the divergence judge stopped, per repeat (`evaluate.records.JUDGE_DIAGNOSTICS`): diagnostics
 JUDGE_DIAGNOSTICS = frozenset({"js_se", "judge_epochs", "judge_best_epoch", "judge_val_bce", "judge_improving"})
 
@@ -104,11 +105,16 @@ def is_teacher(model: str) -> bool:
     return str(model).startswith(TEACHER_PREFIX)
 
 
+def is_reference(model: str) -> bool:
+    """Teachers and other reference models: shown beside the methods, never compared as methods."""
+    return is_teacher(model) or str(model).startswith(REFERENCE_PREFIX)
+
+
 def ordered(values: Iterable, order: Sequence[str] = ()) -> list:
     """Known names first in `order`, then the rest sorted (teacher models last)."""
     values = list(dict.fromkeys(v for v in values if not _isna(v)))
     rank = {name: i for i, name in enumerate(order)}
-    return sorted(values, key=lambda v: (is_teacher(v), rank.get(v, len(rank)), str(v)))
+    return sorted(values, key=lambda v: (is_reference(v), rank.get(v, len(rank)), str(v)))
 
 
 def natural_key(text: str) -> tuple:
@@ -391,7 +397,7 @@ def paired_values(
     """
     roles = setting_roles(ok_rows(df), baseline)
     data = collapse(df[df["metric"] == metric], roles.shown)
-    data = data[~data["model"].map(is_teacher)]
+    data = data[~data["model"].map(is_reference)]
     keys = [*UNIT_COLUMNS, "model", *roles.pair]
     base = (
         data[data["scenario"] == baseline]
@@ -460,7 +466,7 @@ def method_table(df: pd.DataFrame, metric: str, baseline: str) -> pd.DataFrame:
     """Every (model, scenario, method) compared with the baseline on `metric`, paired or not."""
     roles = setting_roles(ok_rows(df), baseline)
     data = collapse(df[df["metric"] == metric], roles.shown)
-    data = data[~data["model"].map(is_teacher) & (data["scenario"] != baseline)]
+    data = data[~data["model"].map(is_reference) & (data["scenario"] != baseline)]
     return add_method_labels(data, roles.method)[["model", "scenario", "method"]].drop_duplicates()
 
 
@@ -494,7 +500,7 @@ def gains_table(
     """
     roles = setting_roles(ok_rows(df), baseline)
     data = collapse(df[df["metric"].isin(list(metrics))], roles.shown)
-    data = data[~data["model"].map(is_teacher)]
+    data = data[~data["model"].map(is_reference)]
     ctx = ["dataset", *roles.pair, "model", "metric"]
     means = (
         add_method_labels(data, roles.method)

@@ -17,7 +17,7 @@ from tabaug_ray.report.aggregate import (
     MODEL_ORDER,
     SCENARIO_ORDER,
     format_setting,
-    is_teacher,
+    is_reference,
     method_label,
     metric_direction,
     natural_key,
@@ -89,7 +89,7 @@ def plot_metric_by_scenario(
         directions: overrides of METRIC_DIRECTION.
     """
     summ = summary_table(df, [metric], directions=directions)
-    summ = summ[~summ["model"].map(is_teacher)]
+    summ = summ[~summ["model"].map(is_reference)]
     if not len(summ):
         return None
     roles = setting_roles(ok_rows(df), baseline)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from tabaug_ray.report import aggregate as agg
+from tabaug_ray.report import mlda as mlda_report
 from tabaug_ray.report.build import Report
 
 SETTING_HEADERS = {"n": "N", "m": "M", "l": "L"}
@@ -74,7 +75,8 @@ def _row_keys(frame: pd.DataFrame, cols: list[str]) -> list[tuple[str, ...]]:
 
 def summary_tables(report: Report) -> list[Table]:
     """One paper-style table per dataset: rows scenario (+ settings), columns "<model> <metric>"."""
-    summ = report.summary[~report.summary["model"].map(agg.is_teacher)]
+    summ = report.summary[~report.summary["model"].map(agg.is_reference)]
+    refs = report.summary[report.summary["model"].map(agg.is_reference)]
     settings = [c for c in report.settings if c != "experiment"]
     blocks = ["experiment", "dataset"] if "experiment" in report.settings else ["dataset"]
     metric_order = agg.ordered(summ["metric"].unique(), agg.METRIC_ORDER)
@@ -84,6 +86,7 @@ def summary_tables(report: Report) -> list[Table]:
     tables = []
     for key, block in summ.groupby(blocks, sort=False):
         key = key if isinstance(key, tuple) else (key,)
+        block = mlda_report.add_references(block, refs, blocks, key, model_order, report.settings, report.directions)
         row_keys = ["scenario", *settings]
         block = block.assign(_row=_row_keys(block, row_keys))
         rows = list(dict.fromkeys(block["_row"]))
@@ -95,13 +98,18 @@ def summary_tables(report: Report) -> list[Table]:
         indexed = block.set_index(["_row", "model", "metric"])
         for mo, me in cols:
             frame[f"{mo} {me}"], bold[f"{mo} {me}"] = _column(
-                indexed, rows, (mo, me), lambda rec: (format_mean_std(rec["mean"], rec["std"]), bool(rec["best"])))
+                indexed, rows, (mo, me), lambda rec: (format_mean_std(rec["mean"], rec["std"])
+                                                      + mlda_report.beats_marker(rec), bool(rec["best"])))
         counts = block["count"]
         note = (f"mean (std) over folds × runs (n = {counts.min()}" +
                 (f"–{counts.max()}" if counts.max() != counts.min() else "") +
                 " per cell); bold = best of the column" +
                 ("".join(f" per {SETTING_HEADERS.get(c, c)}" for c in report.pair_settings)) + " (" +
-                ", ".join(f"{m}: {report.directions[m]}" for m in metric_order) + " is better)")
+                ", ".join(f"{m}: {report.directions[m]}" for m in metric_order) + " is better)" +
+                ("; ref: rows are reference points (the teacher on the test rows, LightGBM with default settings "
+                 "on the real rows; `none` is the student on real rows only), repeated in every student's column; "
+                 "† = better than the teacher" if block["beats_teacher"].any() or
+                 block["scenario"].astype(str).str.startswith("ref: ").any() else ""))
         title = " / ".join(map(str, key))
         tables.append(Table(title=title, frame=frame, bold=bold, note=note))
     return tables
@@ -125,12 +133,12 @@ def _column(indexed: pd.DataFrame, rows: list, key: tuple, cell) -> tuple[list[s
 def teacher_table(report: Report) -> Table | None:
     """Teachers' own scores next to the un-augmented students' (does the teacher beat the student?)."""
     summ = report.summary
-    teach = summ[summ["model"].map(agg.is_teacher)]
+    teach = summ[summ["model"].map(agg.is_reference)]
     if not len(teach):
         return None
     keys = ["dataset", *[c for c in report.pair_settings if c != "experiment"]]
     metrics = agg.ordered(teach["metric"].unique(), agg.METRIC_ORDER)
-    base = summ[(summ["scenario"] == report.baseline) & ~summ["model"].map(agg.is_teacher)
+    base = summ[(summ["scenario"] == report.baseline) & ~summ["model"].map(agg.is_reference)
                 & summ["metric"].isin(metrics)]
     recs = []
     for key, grp in teach.groupby([*keys, "model"], sort=False, dropna=False):
@@ -145,7 +153,7 @@ def teacher_table(report: Report) -> Table | None:
                 rec[f"{report.baseline} {student} {metric}"] = format_mean_std(b["mean"].mean(), b["std"].mean())
         recs.append(rec)
     frame = pd.DataFrame(recs).fillna("N/A")
-    return Table(title="Teachers against the students without augmentation", frame=frame,
+    return Table(title="Teachers and reference models against the students without augmentation", frame=frame,
                  note=f"mean (std) over folds × runs; '{report.baseline} <student>' = the student trained "
                       "without augmentation on the same units")
 
@@ -267,6 +275,27 @@ def teacher_split_table(report: Report) -> Table | None:
     )
 
 
+def verdict_table(report: Report) -> Table | None:
+    """Per student: does a teacher-labelled augmented student ever beat its teacher?"""
+    v = report.teacher_verdicts
+    if v is None or not len(v):
+        return None
+    frame = pd.DataFrame({
+        "student": v["model"], "teacher-labelled methods": v["methods"],
+        "pairs beating the teacher": [f"{a} of {b}" for a, b in zip(v["pairs_beaten"], v["pairs"])],
+        "best single setting": [f"{a} of {b} ({m})" for a, b, m in zip(v["best_setting_beaten"], v["pairs"],
+                                                                        v["best_setting"])],
+        "none beating it": [f"{a} of {b}" for a, b in zip(v["real_beaten"], v["real_pairs"])],
+        "dataset means beating it": [f"{a} of {b}" for a, b in zip(v["cells_beaten"], v["cells"])],
+        "verdict": mlda_report.verdict_lines(v, report.primary),
+    })
+    return Table(title=f"Does the augmented student beat its teacher? ({report.primary})", frame=frame,
+                 note="a pair = dataset × fold × run (× training size × teacher) where any setting of a teacher-labelled method "
+                      "beats the teacher on the test rows (picking the setting on the test rows: optimistic); best "
+                      "single setting = the one setting that beats it in most pairs; none = the student on real rows only; a dataset mean = the same over "
+                      "means over folds × runs")
+
+
 def failed_table(report: Report) -> Table | None:
     f = report.failed
     if f is None or not len(f):
@@ -279,7 +308,9 @@ def failed_table(report: Report) -> Table | None:
 def all_tables(report: Report) -> list[tuple[str, list[Table]]]:
     """Sections in report order: (heading, tables)."""
     teachers = teacher_table(report)
-    sections = [("Results", summary_tables(report) + ([teachers] if teachers is not None else [])),
+    verdicts = verdict_table(report)
+    sections = [("Results", summary_tables(report) + ([teachers] if teachers is not None else [])
+                 + ([verdicts] if verdicts is not None else [])),
                 ("Gains", gains_tables(report))]
     tests = [t for t in (wilcoxon_table(report), friedman_table(report), teacher_split_table(report))
              if t is not None]

@@ -20,7 +20,7 @@ from tabaug_ray.report.aggregate import (
     add_method_labels,
     collapse,
     finite_teacher_pairs,
-    is_teacher,
+    is_reference,
     method_table,
     metric_direction,
     natural_key,
@@ -182,7 +182,7 @@ def friedman_nemenyi(
     res = FriedmanResult(metric=metric, model=model)
     roles = setting_roles(ok_rows(df), baseline)
     data = collapse(df[(df["metric"] == metric) & (df["model"] == model)], roles.shown)
-    data = add_method_labels(data[~data["model"].map(is_teacher)], roles.method)
+    data = add_method_labels(data[~data["model"].map(is_reference)], roles.method)
     blocks = ["dataset", *roles.pair]
     if not len(data):
         res.note = f"n/a (no values of {metric} for {model})"
