@@ -159,6 +159,10 @@ def identity(kind: str, name: str) -> dict[str, str]:
     return {"plugin": target(kind, name), "version": str(version)}
 
 
+BUILTIN_PREFIXES = ("teacher:", "reference:")
+"""Model names the pipelines give their own rows (`teacher:tpot`, `reference:lightgbm_default`): they
+contain a colon but name no plugin."""
+
 KEY_PARTS = {"model": "generator", "generator": "generator", "augmenter": "augmenter", "teacher": "teacher",
              "student": "student"}  # unit-key parts that may name a plugin, and its kind
 
@@ -168,7 +172,7 @@ def key_parts(parts: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     found = {}
     for part, value in parts.items():
         kind = KEY_PARTS.get(part)
-        if not kind or not isinstance(value, str):
+        if not kind or not isinstance(value, str) or value.startswith(BUILTIN_PREFIXES):
             continue
         if kind == "augmenter" and value.startswith("mlda_") and is_plugin("generator", value[5:]):
             found[value] = identity("generator", value[5:])

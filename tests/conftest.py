@@ -55,3 +55,14 @@ def adult(data_dir) -> tuple[np.ndarray, list[ColumnSpec]]:
     """300 Adult rows (sampled with seed 0) in the simple model space."""
     df = pd.read_csv(data_dir / "adult.csv.gz").sample(n=300, random_state=0).reset_index(drop=True)
     return simple_model_space(df)
+
+
+def manifest_xy(data_dir, name: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Features (categorical columns integer-coded), target and categorical indices of a MANIFEST dataset."""
+    row = pd.read_csv(data_dir / "MANIFEST.tsv", sep="\t").set_index("name").loc[name]
+    frame = pd.read_csv(data_dir / row["file"]).dropna()
+    cats = [c for c in str(row["categorical_columns"]).split(",") if c and c != "nan"]
+    features = frame.drop(columns=row["target"])
+    for c in cats:
+        features[c] = pd.Categorical(features[c]).codes
+    return features.to_numpy(float), frame[row["target"]].to_numpy(float), [features.columns.get_loc(c) for c in cats]

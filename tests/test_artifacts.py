@@ -65,7 +65,8 @@ def test_signed_round_trip_and_every_kind_of_forgery_refused(tmp_path, secret):
 def test_tampered_artifact_is_refused_and_recomputed_never_loaded(tmp_path, secret):
     config = tmp_path / "base.toml"
     config.write_text(BASE.replace("folds = 2", "folds = 2\n[execution]\nmax_cpus = 1")
-                      .replace("max_epochs = 40", "max_epochs = 10"))
+                      .replace("max_epochs = 40", "max_epochs = 10")
+                      .replace('augmenters = ["mlda"]', 'augmenters = ["mlda"]\nreferences = false'))
     out = tmp_path / "out"
     env = {**os.environ, SECRET_ENV: str(secret)}
 

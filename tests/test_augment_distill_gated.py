@@ -4,28 +4,19 @@ with real teachers and students."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from tabaug_ray.augment import DistillAugmenter, GatedMLDAAugmenter, MLDAAugmenter, make_augmenter
 from tabaug_ray.errors import TabaugError
 from tabaug_ray.learners import FastTeacher, MLPStudent, regression_metrics
+from conftest import manifest_xy
 
 
-def load(data_dir, name: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """Features (categorical columns integer-coded), target and categorical indices of a MANIFEST dataset."""
-    row = pd.read_csv(data_dir / "MANIFEST.tsv", sep="\t").set_index("name").loc[name]
-    frame = pd.read_csv(data_dir / row["file"]).dropna()
-    cats = [c for c in str(row["categorical_columns"]).split(",") if c and c != "nan"]
-    features = frame.drop(columns=row["target"])
-    for c in cats:
-        features[c] = pd.Categorical(features[c]).codes
-    return features.to_numpy(float), frame[row["target"]].to_numpy(float), [features.columns.get_loc(c) for c in cats]
 
 
 @pytest.fixture(scope="module")
 def insurance_teacher(data_dir):
-    X, y, cat = load(data_dir, "medical_insurance")
+    X, y, cat = manifest_xy(data_dir, "medical_insurance")
     X, y = X[:400], y[:400]
     return X, y, cat, FastTeacher(kind="lightgbm", seed=0).fit(X, y, categorical=cat)
 
@@ -73,7 +64,7 @@ def test_distill_checks(insurance_teacher):
 
 
 def test_gated_mlda_uses_the_teacher_only_when_it_wins_on_validation(data_dir):
-    X, y, _ = load(data_dir, "concrete_compressive_strength")
+    X, y, _ = manifest_xy(data_dir, "concrete_compressive_strength")
     x_fit, y_fit, x_val, y_val = X[:240], y[:240], X[240:300], y[240:300]
     teacher = FastTeacher(kind="lightgbm", seed=0).fit(x_fit, y_fit)
     fits = []

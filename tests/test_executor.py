@@ -175,6 +175,7 @@ augmenters = ["none", "mlda"]
 teachers = ["extra_trees"]
 teacher_params = {{ extra_trees = {{ n_jobs = {n_jobs} }} }}
 student_params = {{ mlp = {{ max_epochs = 30 }} }}
+references = false
 """
 
 

@@ -8,7 +8,6 @@ import pickle
 import tempfile
 
 import numpy as np
-import pandas as pd
 import psutil
 import pytest
 import torch
@@ -19,21 +18,13 @@ from tabaug_ray.learners import (
     AutoGluonNNStudent, AutoGluonTeacher, FastTeacher, MLPStudent, TPOTTeacher, make_student, make_teacher,
     regression_metrics, split_real,
 )
+from conftest import manifest_xy
 
 
-def load(data_dir, name: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """Features (categorical columns integer-coded), target and categorical indices of a MANIFEST dataset."""
-    row = pd.read_csv(data_dir / "MANIFEST.tsv", sep="\t").set_index("name").loc[name]
-    frame = pd.read_csv(data_dir / row["file"]).dropna()
-    cats = [c for c in str(row["categorical_columns"]).split(",") if c and c != "nan"]
-    features = frame.drop(columns=row["target"])
-    for c in cats:
-        features[c] = pd.Categorical(features[c]).codes
-    return features.to_numpy(float), frame[row["target"]].to_numpy(float), [features.columns.get_loc(c) for c in cats]
 
 
 def split(data_dir, name: str, n_train: int, seed: int = 0):
-    X, y, cat = load(data_dir, name)
+    X, y, cat = manifest_xy(data_dir, name)
     perm = np.random.default_rng(seed).permutation(len(y))
     tr, te = perm[:n_train], perm[n_train:]
     return X[tr], y[tr], X[te], y[te], cat
