@@ -23,7 +23,7 @@ from tabaug_ray.cli import main
 from tabaug_ray.distributed.store import ResultStore
 from tabaug_ray.errors import TabaugError
 from tabaug_ray.report import aggregate as agg
-from tabaug_ray.report import render
+from tabaug_ray.report import render, teachers
 from tabaug_ray.report.build import build_report
 from tabaug_ray.report.render import format_gain, format_mean_std, render_latex, render_markdown
 from tabaug_ray.report.stats import friedman_nemenyi, wilcoxon_vs_baseline
@@ -310,9 +310,11 @@ def test_counts_and_times_are_summarised_but_not_judged(mlda_dir, mlda_report):
     counts = mlda_report.summary[mlda_report.summary["metric"] == "n_synthetic"]
     assert set(counts["mean"]) == {1000.0, 4000.0} and not counts["best"].any()
     assert mlda_report.summary.loc[mlda_report.summary["metric"] == "rmse", "best"].any()
-    # ... unless asked for by name
-    asked = build_report(mlda_dir, metrics=["rmse", "n_synthetic"], with_plots=False)
-    assert asked.metrics == ["rmse", "n_synthetic"]
+    # ... not even when asked for by name: a diagnostic is never tested, ranked or plotted
+    with pytest.raises(TabaugError, match="n_synthetic: a diagnostic"):
+        build_report(mlda_dir, metrics=["rmse", "n_synthetic"], with_plots=False)
+    fit = mlda_report.summary[mlda_report.summary["metric"] == "fit_seconds"]
+    assert len(fit) and not fit["best"].any()  # times were bolded as "best" before the registry
     # a quality metric the report does not know still gets the note
     assert agg.direction_known("accuracy_real") and agg.direction_known("meta_iters")
     assert not agg.direction_known("brier") and agg.direction_known("brier", {"brier": "lower"})
@@ -342,8 +344,9 @@ def test_wilcoxon_reports_too_few_pairs_instead_of_failing(tmp_path):
     rows = [r for r in inductive_bias_rows(datasets=("adult",), folds=1, runs=1, with_failed=False)]
     res = wilcoxon_vs_baseline(agg.load(write_parts(tmp_path, rows)), "js", "low_data")
     assert (res["n_pairs"] == 1).all()
-    assert res["note"].str.startswith("n/a (fewer than 2 matched pairs").all()
-    assert res["p_value"].isna().all() and not res["significant"].any()
+    few = res[res["method"] != "avg"]  # avg is a copy of the baseline: all differences zero, p = 1
+    assert (few["note"] == "too few pairs for a test (n=1)").all()
+    assert few["p_value"].isna().all() and not res["significant"].any()
 
 
 def test_friedman_and_nemenyi_equal_the_libraries(ib_dir, ok_ib):
@@ -413,7 +416,7 @@ def test_mlda_report_draws_every_plot(mlda_report):
 def test_teacher_strength_is_set_against_student_gain(mlda_dir, mlda_report):
     df = agg.load(mlda_dir)
     pairs = agg.paired_values(df, "rmse", "none")
-    tsp = agg.teacher_student_pairs(df, pairs, "rmse", baseline="none")
+    tsp = teachers.teacher_student_pairs(df, pairs, "rmse", baseline="none")
     assert set(tsp["scenario"]) == {"mlda"} and len(tsp) == len(pairs[pairs["scenario"] == "mlda"])
     by_ds = tsp.groupby("dataset")[["teacher_advantage", "rel_gain"]].mean()
     # in the fixture a teacher worse than the student (houses, wine) makes augmentation hurt
@@ -453,7 +456,10 @@ def _cell(ok: pd.DataFrame, dataset: str, scenario: str, metric: str) -> str:
 def test_markdown_to_stdout_carries_the_numbers(ib_dir, ok_ib, capsys):
     assert main(["report", str(ib_dir)]) == 0
     out = capsys.readouterr().out
-    assert f"| pretrain | 300 | 7500 | 1000 | {_cell(ok_ib, 'adult', 'pretrain', 'js')} |" in out
+    # methods as rows, metrics as columns; M and L (one value per table) in the table's title
+    assert "### adult (M=7500, L=1000)" in out and "| scenario | N | js ↓ | accuracy ↑ |" in out
+    assert (f"| pretrain | 300 | {_cell(ok_ib, 'adult', 'pretrain', 'js')} | "
+            f"{_cell(ok_ib, 'adult', 'pretrain', 'accuracy')} |") in out
     assert f"**{_cell(ok_ib, 'king', 'big_data', 'js')}**" in out  # best js of king, bold
     means = ok_ib.groupby(["dataset", "metric", "scenario"])["value"].mean()
     base, pre = means[("letter", "js", "low_data")], means[("letter", "js", "pretrain")]
@@ -487,9 +493,13 @@ def test_html_is_self_contained_and_carries_the_numbers(ib_dir, ok_ib, tmp_path)
     assert links and all(link.startswith(("data:image/png;base64,", "#")) for link in links)
     assert not re.search(r"(?:src|href)\s*=\s*['\"]?\s*(?:https?:|//)", text)
     assert "<link" not in text and "<script" not in text and "@import" not in text
+    def small(cell: str) -> str:  # the std in small type
+        mean, std = cell.split(" ", 1)
+        return f"{mean} <small>{std}</small>"
+
     best_js = _cell(ok_ib, "adult", "big_data", "js")
-    assert f'<td class="best">{best_js}</td>' in text
-    assert f"<td>{_cell(ok_ib, 'letter', 'drs', 'accuracy')}</td>" in text
+    assert f'<td class="best">{small(best_js)}</td>' in text
+    assert f"<td>{small(_cell(ok_ib, 'letter', 'drs', 'accuracy'))}</td>" in text
     assert "kind = &quot;inductive_bias&quot;" in text and "failed-maml-unit" in text
 
 
@@ -604,7 +614,8 @@ def test_rows_with_missing_settings_are_one_table_row(mlda_report):
     # `none` has no eta / volume (missing values) and two metrics: still one row per training size
     none = table.frame[table.frame["scenario"] == "none"]
     assert list(none["train_size"]) == ["500", "2000"]
-    assert (none["mlp rmse"] != "N/A").all() and (none["mlp r2"] != "N/A").all()
+    assert (none["rmse ↓"] != "–").all() and (none["r2 ↑"] != "–").all()
+    assert "fit_seconds" not in " ".join(table.frame.columns)  # a diagnostic: in its own table
     assert len(table.frame) == 2 + 2 + 2 * 6 + 2  # + the teacher's reference row per training size
 
 
@@ -637,7 +648,7 @@ def test_validation_selected_method_picks_the_lowest_val_rmse_among_settings_and
             best = int(np.argmin(vals))
             expected[(dataset, fold)] = (10.0 * vals[best] + fold, candidates[best])
     out = write_parts(tmp_path, rows)
-    chosen = agg.validation_selected(agg.load(out), "mlda", "none")
+    chosen = teachers.validation_selected(agg.load(out), "mlda", "none")
     rmse = chosen[chosen["metric"] == "rmse"].set_index(["dataset", "fold"])
     for (dataset, fold), (value, (scenario, eta)) in expected.items():
         assert rmse.at[(dataset, fold), "value"] == value
@@ -647,7 +658,7 @@ def test_validation_selected_method_picks_the_lowest_val_rmse_among_settings_and
     assert any(n.startswith("mlda_val: per group the setting of mlda or none") for n in report.notes)
     assert "mlda_val" in set(report.wilcoxon["method"])
     with pytest.raises(TabaugError, match="no scenario 'cmixup'"):
-        agg.validation_selected(agg.load(out), "cmixup", "none")
+        teachers.validation_selected(agg.load(out), "cmixup", "none")
 
 
 def test_sweep_plot_draws_trials_in_creation_order_not_in_the_csv_order():
