@@ -294,11 +294,14 @@ def make_plots(df: pd.DataFrame, report: Report) -> list[P.Plot]:
     if report.method_gains is not None:
         from tabaug_ray.report.verdict_plots import plot_gain_ci
 
-        for metric in report.verdict_metrics:
-            add(plot_gain_ci(report.method_gains, metric, baseline), f"gain_ci_{metric}",
+        for i, metric in enumerate(report.verdict_metrics):
+            relative = metric in agg.SCALE_DEPENDENT
+            add(plot_gain_ci(report.method_gains, metric, baseline, relative=relative), f"gain_ci_{metric}",
                 f"{metric}: gain over {baseline} with 95% confidence intervals",
-                f"Relative {metric} gain of each method over {baseline} on matched folds × runs (positive = better); "
-                "bars: t 95% confidence intervals; the vertical line is no change.", section="Verdict")
+                f"{'Relative ' if relative else ''}{metric} gain of each method over {baseline} on matched folds × runs "
+                "(positive = better" + ("; relative: the metric is in the target's units" if relative else
+                                        f", in {metric}'s units") + "); bars: t 95% confidence intervals over the "
+                "pairs; the vertical line is no change.", section="Verdict" if i == 0 else "Plots")
     for metric in (report.verdict_metrics or report.metrics[:1]):
         add(P.plot_metric_by_scenario(df, metric, baseline=baseline, directions=directions),
             f"{metric}_by_scenario", f"{metric} by scenario",

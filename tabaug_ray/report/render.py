@@ -24,6 +24,7 @@ from tabaug_ray.report.sections import (  # noqa: F401  (re-exported)
     intro,
     leaderboard_table,
     section_caption,
+    verdict_lines,
     verdict_table,
 )
 from tabaug_ray.report.tables import (  # noqa: F401  (re-exported)
@@ -80,6 +81,8 @@ def render_markdown(report: Report, plot_dir: str | None = None) -> str:
         out += [f"## {heading}", ""]
         if heading == "About these results":
             out += [f"- {line}" for line in intro(report)] + [""]
+        if heading == "Verdict":
+            out += [f"- {line}" for line in verdict_lines(report)] + [""]
         caption = section_caption(report, heading)
         if caption:
             out += [f"_{caption}_", ""]
@@ -215,6 +218,9 @@ def render_html(report: Report) -> str:
         body.append(f'<section id="{_anchor(heading)}"><h2>{html.escape(heading)}</h2>')
         if heading == "About these results":
             body.append("<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in intro(report)) + "</ul>")
+        if heading == "Verdict":
+            body.append('<ul class="verdict">' + "".join(f"<li>{html.escape(line)}</li>"
+                                                         for line in verdict_lines(report)) + "</ul>")
         caption = section_caption(report, heading)
         if caption:
             body.append(f'<p class="caption">{html.escape(caption)}</p>')

@@ -45,8 +45,8 @@ def verdict_table(report: Report) -> Table | None:
         "dataset": v["dataset"].astype(str), "metric": v["metric"],
         "setting": v["group"], "model": v["model"], "best method": v["method"],
         f"{report.baseline} → best": [f"{format_number(b)} → {format_number(m)}" for b, m in zip(v["baseline_mean"], v["mean"])],
-        "gain [95% CI]": [f"{_pct(g)} [{_pct(lo)}, {_pct(hi)}]" for g, lo, hi in
-                          zip(v["rel_gain"], v["rel_ci_low"], v["rel_ci_high"])],
+        "gain [95% CI]": [f"{format_number(g)} [{format_number(lo)}, {format_number(hi)}] ({_pct(r)})" for g, lo, hi, r
+                          in zip(v["gain"], v["ci_low"], v["ci_high"], v["rel_gain"])],
         "pairs": v["n_pairs"].astype(str),
         "verdict": [verdict_sentence(r, report.baseline, report.alpha) for _, r in v.iterrows()],
     })
@@ -57,12 +57,32 @@ def verdict_table(report: Report) -> Table | None:
     excluded = sorted(set(UPPER_BOUNDS) & set(report.summary["scenario"]))
     return Table(
         title=f"Verdict: the best method against {report.baseline}", frame=frame, bold=bold,
-        note=(f"gain = mean paired improvement over {report.baseline} (positive = better, relative to the baseline's "
-              "mean) on matched folds × runs, with a t 95% confidence interval over the pairs; significance: two-sided "
+        note=(f"gain = mean paired improvement over {report.baseline} on matched folds × runs (positive = better; in "
+              "the metric's units, in brackets a t 95% confidence interval over the pairs, then relative to the "
+              "baseline's mean); significance: two-sided "
               "Wilcoxon signed-rank test over the pairs, Holm-corrected over the methods of the dataset and model, "
               f"alpha = {report.alpha}; a Wilcoxon test needs 6 non-zero pairs to reach p < 0.05"
               + (f"; {', '.join(excluded)} (the full training set) is an upper bound, not a candidate" if excluded else "")),
     )
+
+
+def verdict_lines(report: Report) -> list[str]:
+    """One line per metric x setting x model: on how many datasets a method beats the baseline, on how
+    many significantly after Holm, on how many too few pairs allowed a test."""
+    v = report.verdict
+    if v is None or not len(v):
+        return []
+    lines = []
+    for (metric, group, model), g in v.groupby(["metric", "group", "model"], sort=False):
+        better = g[g["gain"] > 0]
+        sig = int(better["significant"].sum())
+        few = int(better["test"].str.startswith("too few").sum())
+        where = ", ".join(f"{d}: {m}" for d, m in zip(better["dataset"], better["method"]))
+        head = " · ".join(x for x in (metric, group, model) if x)
+        lines.append(f"{head}: a method beats {report.baseline} on {len(better)} of {len(g)} dataset(s)"
+                     + (f" ({where})" if where else "") + f"; significant after Holm on {sig}"
+                     + (f"; too few pairs for a test on {few}" if few else ""))
+    return lines
 
 
 def leaderboard_table(report: Report) -> Table | None:
