@@ -723,3 +723,124 @@ def test_mlda_report_sets_reference_points_beside_every_augmenter_and_judges_com
     assert COMPRESSION in line and "0 of 48" in line
     assert "†" not in render_markdown(strong).split("## Gains")[0].split("### abalone")[1].split("### Teachers")[0] \
         .replace("† = better than the teacher", "")
+
+
+# ------------------------------------------------------------------------- verdict and leaderboard
+def test_verdict_states_the_best_method_its_paired_gain_with_ci_and_holm(ib_dir, ok_ib):
+    report = build_report(ib_dir, with_plots=False)
+    assert report.verdict_metrics == ["js", "accuracy"]  # headline metrics: one divergence, one utility
+    v = report.verdict.set_index(["dataset", "metric"])
+    pv = _pivot(ok_ib, "js")
+    for dataset in ("adult", "king", "letter"):
+        row = v.loc[(dataset, "js")]
+        assert row["method"] == "pretrain"  # always better; big_data (an upper bound) is no candidate
+        gain = (pv["low_data"] - pv["pretrain"]).loc[dataset].to_numpy()
+        lo, hi = stats.t.interval(0.95, len(gain) - 1, loc=gain.mean(), scale=stats.sem(gain))
+        assert row["n_pairs"] == 10 and row["gain"] == pytest.approx(gain.mean(), rel=1e-12)
+        assert (row["ci_low"], row["ci_high"]) == (pytest.approx(lo, rel=1e-9), pytest.approx(hi, rel=1e-9))
+        family = [stats.wilcoxon(pv.loc[dataset, m], pv.loc[dataset, "low_data"]).pvalue for m in ("drs", "pretrain")]
+        holm = multipletests(family, method="holm")[1]  # avg: all differences zero, p = 1, not in the family
+        assert row["p_holm"] == pytest.approx(holm[1], rel=1e-9) and row["significant"]
+    text = render_markdown(report)
+    assert text.index("## Verdict") < text.index("## About these results") < text.index("## Results")
+    assert text.index("## Verdict") == min(text.index(h) for h in re.findall(r"^## .*$", text, re.M))
+    assert "js · vae_bgm: a method beats low_data on 3 of 3 dataset(s)" in text
+    assert "significant after Holm on 3" in text
+
+
+def test_verdict_says_too_few_pairs_instead_of_a_p_value(tmp_path):
+    rows = inductive_bias_rows(datasets=("adult",), folds=2, runs=1, with_failed=False)
+    report = build_report(write_parts(tmp_path, rows), with_plots=False)
+    v = report.verdict
+    assert (v["test"] == "too few pairs for a test (n=2)").all() and v["p_holm"].isna().all()
+    text = render_markdown(report)
+    verdict = text[text.index("## Verdict"):text.index("## About")]
+    assert "too few pairs for a test (n=2)" in verdict and "p = 0.5" not in text
+    w = report.wilcoxon  # the pooled test says the same, with no p-value
+    assert (w.loc[w["method"] == "pretrain", "note"] == "too few pairs for a test (n=2)").all()
+    assert w.loc[w["method"] == "pretrain", "p_value"].isna().all()
+    from tabaug_ray.report.verdict import min_pairs
+    assert min_pairs(0.05) == 6 and 2 / 2 ** 5 > 0.05 >= 2 / 2 ** 6
+
+
+def test_leaderboard_ranks_counts_and_bayesian_probabilities_equal_the_libraries(ib_dir, ok_ib):
+    import baycomp
+
+    report = build_report(ib_dir, with_plots=False)
+    board = report.leaderboard[report.leaderboard["metric"] == "js"].set_index("method")
+    means = ok_ib[ok_ib["metric"] == "js"].groupby(["dataset", "scenario"])["value"].mean().unstack()
+    ranks = means.rank(axis=1).mean()  # js: lower is better
+    for method in ("big_data", "low_data", "pretrain", "avg", "drs"):
+        assert board.at[method, "mean_rank"] == pytest.approx(ranks[method])
+    rel = (means["low_data"] - means["pretrain"]) / means["low_data"].abs()
+    worse, same, better = baycomp.SignedRankTest.probs(np.zeros(3), rel.to_numpy(), rope=0.01, nsamples=5000,
+                                                       random_state=0)
+    assert (board.at["pretrain", "p_better"], board.at["pretrain", "p_rope"], board.at["pretrain", "p_worse"]) == (
+        pytest.approx(better), pytest.approx(same), pytest.approx(worse))
+    assert board.at["pretrain", "wins"] == 3 and board.at["avg", "ties"] == 3  # avg is a copy of the baseline
+    text = render_markdown(report)
+    assert "### Leaderboard across datasets (against low_data)" in text and "Nemenyi" in text
+    assert "Wilcoxon-Holm tests against the baseline are the primary test" in text
+
+
+def test_diagnostics_are_never_ranked_bolded_tested_or_plotted(tmp_path):
+    rows = inductive_bias_rows(datasets=("adult", "king"), folds=2, runs=1, with_failed=False)
+    extra = []
+    for r in rows:
+        if r["metric"] == "js":  # a generator validation loss (lower than low_data's for big_data) and a time
+            extra.append(dict(r, metric="val_loss", value=10.0 if r["scenario"] == "low_data" else 50.0))
+            extra.append(dict(r, metric="eval_seconds", value=1.0 if r["scenario"] == "drs" else 9.0))
+    report = build_report(write_parts(tmp_path, rows + extra), with_plots=True)
+    assert "val_loss" not in report.metrics and "eval_seconds" not in report.metrics
+    diag = report.summary[report.summary["metric"].isin(["val_loss", "eval_seconds"])]
+    assert len(diag) and not diag["best"].any()
+    assert set(report.wilcoxon["metric"]) <= {"js", "accuracy"} and set(report.verdict["metric"]) == {"js", "accuracy"}
+    assert not any("val_loss" in p.name or "seconds" in p.name for p in report.plots)
+    text = render_markdown(report, plot_dir="p")
+    results = text[text.index("## Results"):text.index("## Gains")]
+    assert "val_loss" not in results and "eval_seconds" not in results
+    diagnostics = text[text.index("## Diagnostics"):]
+    assert "val_loss" in diagnostics and "**" not in diagnostics.split("## Failed")[0]
+    # every metric carries a direction and a one-line definition in the report
+    metrics = text[text.index("## Metrics"):text.index("## Diagnostics")]
+    for name, direction in (("js", "lower"), ("accuracy", "higher"), ("val_loss", "lower")):
+        assert re.search(rf"^\| {name} \| {direction} \| (quality|diagnostic) \| \S", metrics, re.M), name
+    assert "estimation error around 0" in text
+
+
+def test_every_committed_metric_is_in_the_registry():
+    import pyarrow.dataset as pads
+
+    from tabaug_ray.report import metrics as M
+
+    root = Path(__file__).resolve().parents[1] / "results"
+    names = set()
+    for results in root.glob("*/results"):
+        names |= set(pads.dataset(results, format="parquet").to_table(columns=["metric"]).column("metric").to_pylist())
+    assert {"js", "val_loss", "eval_seconds", "accuracy_real"} <= names
+    assert [m for m in sorted(names) if not M.known(m)] == []
+    assert M.is_descriptive("val_loss") and M.is_descriptive("eval_seconds") and M.is_descriptive("js_se")
+    assert M.is_quality("js") and M.metric_direction("r2") == "higher"
+
+
+def test_run_summary_report_and_csv_give_one_mean_and_std(tmp_path, capsys):
+    from tabaug_ray.distributed.command import _print_table
+    from tabaug_ray.report.metrics import STATS_CAPTION
+
+    rng = np.random.default_rng(7)
+    rows = []
+    for fold in range(3):
+        for rep in range(4):  # 4 evaluation repeats per unit: averaged before the std over folds
+            common = dict(BASE, experiment="e", dataset="d", fold=fold, run=0, model="vae_bgm", metric="js", n=300,
+                          m=100, l=100, seed=fold, seconds=1.0, repeat=rep, scenario="low_data", unit_key=f"u{fold}")
+            rows.append({**common, "value": float(rng.normal(0.5, 0.05))})
+    out = write_parts(tmp_path / "run", rows)
+    unit = pd.DataFrame(rows).groupby("fold")["value"].mean()
+    _print_table(str(out))
+    printed = capsys.readouterr().out
+    assert f"{unit.mean():.4f} ({unit.std():.4f})" in printed and STATS_CAPTION in printed
+    assert main(["report", str(out), "--out", str(tmp_path / "s.csv")]) == 0
+    csv = pd.read_csv(tmp_path / "s.csv").iloc[0]
+    assert csv["mean"] == pytest.approx(unit.mean(), rel=1e-12) and csv["std"] == pytest.approx(unit.std(), rel=1e-12)
+    text = render_markdown(build_report(out, with_plots=False))
+    assert format_mean_std(unit.mean(), unit.std()) in text and text.count(STATS_CAPTION) == 1  # the one caption

@@ -142,7 +142,7 @@ color:#222;padding:0 1em;line-height:1.4}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.8em}h3{font-size:1.05em}
 table{border-collapse:collapse;margin:.5em 0;font-size:.85em}
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right;white-space:nowrap}
-th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}
+th{background:#f0f0f0;text-align:left}td:first-child,th:first-child{text-align:left}
 td.best{font-weight:bold;background:#eef6ee}td.text{text-align:left}
 .note{color:#555;font-size:.85em;font-style:italic;margin-top:0}
 td.text{white-space:normal;max-width:38em}td small{color:#666;font-size:.8em}
@@ -202,6 +202,7 @@ def _figure_html(p) -> str:
 
 
 COLLAPSED = ("Diagnostics", "Metrics")  # sections shown folded (<details>) in HTML
+VERDICT_ROWS_OPEN = 24  # a longer Verdict table is folded below its one-line summaries
 
 
 def render_html(report: Report) -> str:
@@ -230,6 +231,10 @@ def render_html(report: Report) -> str:
         inner += [_figure_html(p) for p in _plots_of(report, heading)]
         if heading in COLLAPSED:
             inner = [f"<details><summary>{len(tables)} table(s): show</summary>"] + inner + ["</details>"]
+        elif heading == "Verdict" and tables and len(tables[0].frame) > VERDICT_ROWS_OPEN:
+            head = inner.index(f"<h3>{html.escape(tables[0].title)}</h3>")
+            inner[head:head + 2] = [f"<details><summary>{html.escape(tables[0].title)}: {len(tables[0].frame)} rows, "
+                                    "show</summary>", inner[head + 1], "</details>"]
         body += inner + ["</section>"]
         if i == 0:
             body.append(nav)

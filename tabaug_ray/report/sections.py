@@ -61,7 +61,8 @@ def verdict_table(report: Report) -> Table | None:
               "the metric's units, in brackets a t 95% confidence interval over the pairs, then relative to the "
               "baseline's mean); significance: two-sided "
               "Wilcoxon signed-rank test over the pairs, Holm-corrected over the methods of the dataset and model, "
-              f"alpha = {report.alpha}; a Wilcoxon test needs 6 non-zero pairs to reach p < 0.05"
+              f"alpha = {report.alpha}; a Wilcoxon test needs 6 non-zero pairs to reach p < 0.05; the best of several "
+              "methods picked on the same test pairs reads optimistic (the Holm correction covers all of them)"
               + (f"; {', '.join(excluded)} (the full training set) is an upper bound, not a candidate" if excluded else "")),
     )
 
@@ -77,7 +78,7 @@ def verdict_lines(report: Report) -> list[str]:
         better = g[g["gain"] > 0]
         sig = int(better["significant"].sum())
         few = int(better["test"].str.startswith("too few").sum())
-        where = ", ".join(f"{d}: {m}" for d, m in zip(better["dataset"], better["method"]))
+        where = ", ".join(f"{d}: {m}" for d, m in zip(better["dataset"], better["method"])) if len(better) <= 6 else ""
         head = " · ".join(x for x in (metric, group, model) if x)
         lines.append(f"{head}: a method beats {report.baseline} on {len(better)} of {len(g)} dataset(s)"
                      + (f" ({where})" if where else "") + f"; significant after Holm on {sig}"
