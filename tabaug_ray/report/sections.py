@@ -43,14 +43,14 @@ def verdict_table(report: Report) -> Table | None:
         return None
     frame = pd.DataFrame({
         "dataset": v["dataset"].astype(str), "metric": v["metric"],
-        "setting": v["group"], "model": v["model"], "best method": v["method"],
+        "setting": v["group"].replace("", "–"), "model": v["model"], "best method": v["method"],
         f"{report.baseline} → best": [f"{format_number(b)} → {format_number(m)}" for b, m in zip(v["baseline_mean"], v["mean"])],
         "gain [95% CI]": [f"{format_number(g)} [{format_number(lo)}, {format_number(hi)}] ({_pct(r)})" for g, lo, hi, r
                           in zip(v["gain"], v["ci_low"], v["ci_high"], v["rel_gain"])],
         "pairs": v["n_pairs"].astype(str),
         "verdict": [verdict_sentence(r, report.baseline, report.alpha) for _, r in v.iterrows()],
     })
-    keep = {"setting": frame["setting"].ne("").any(), "model": frame["model"].nunique() > 1}
+    keep = {"setting": frame["setting"].ne("–").any(), "model": frame["model"].nunique() > 1}
     frame = frame.loc[:, [keep.get(c, True) for c in frame.columns]]
     bold = pd.DataFrame(False, index=frame.index, columns=frame.columns)
     bold["verdict"] = v["significant"].to_numpy()
@@ -97,7 +97,7 @@ def leaderboard_table(report: Report) -> Table | None:
             holm[(r["metric"], r["model"], "" if pd.isna(r["preset"]) else str(r["preset"]), r["method"])] = (
                 format_p(r["p_holm"]) if np.isfinite(r["p_holm"]) else (r["note"] or "–"))
     frame = pd.DataFrame({
-        "metric": b["metric"], "preset": b["group"], "model": b["model"],
+        "metric": b["metric"], "preset": b["group"].replace("", "–"), "model": b["model"],
         "method": [m + (" (upper bound)" if m in UPPER_BOUNDS else " (baseline)" if m == report.baseline else "")
                    for m in b["method"]],
         "datasets": b["blocks"].astype(str), "mean rank": b["mean_rank"].map(lambda x: f"{x:.2f}"),
@@ -108,7 +108,7 @@ def leaderboard_table(report: Report) -> Table | None:
         "P(equivalent)": b["p_rope"].map(lambda x: "–" if pd.isna(x) else f"{x:.2f}"),
         "P(worse)": b["p_worse"].map(lambda x: "–" if pd.isna(x) else f"{x:.2f}"),
     })
-    frame = frame.loc[:, [c != "preset" or frame[c].ne("").any() for c in frame.columns]]
+    frame = frame.loc[:, [c != "preset" or frame[c].ne("–").any() for c in frame.columns]]
     bold = pd.DataFrame(False, index=frame.index, columns=frame.columns)
     bold["P(better)"] = (b["p_better"] > 0.95).to_numpy()
     return Table(

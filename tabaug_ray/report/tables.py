@@ -101,8 +101,8 @@ def _layout(part: pd.DataFrame, settings: list[str], directions, *, bold: bool) 
     part = part.assign(_row=_row_keys(part, row_keys))
     model_rank = {m: i for i, m in enumerate(agg.ordered(part["model"].unique(), agg.MODEL_ORDER))}
     rows = sorted(dict.fromkeys(part["_row"]), key=lambda r: model_rank.get(r[0], len(model_rank)))
-    frame = pd.DataFrame({SETTING_HEADERS.get(c, c): [r[i] for r in rows] for i, c in enumerate(row_keys)})
-    if part["model"].nunique() < 2:
+    frame = pd.DataFrame({SETTING_HEADERS.get(c, c): [r[i] or "–" for r in rows] for i, c in enumerate(row_keys)})
+    if part["model"].nunique() < 2:  # "–": a setting the row's scenario does not have (no empty cells)
         frame = frame.drop(columns="model")
     marks = pd.DataFrame(False, index=frame.index, columns=frame.columns)
     indexed = part.set_index(["_row", "metric"])
