@@ -123,9 +123,11 @@ def _print_table(out: str) -> None:
     table = table[table.metric.isin(HEADLINE)]
     if table.empty:
         return
-    settings = [c for c in ("preset", "n", "m", "l", "teacher", "train_size", "eta", "volume") if c in table
+    settings = [c for c in ("preset", "teacher", "train_size", "eta", "volume") if c in table
                 and (table[c].nunique() > 1 or (c == "preset" and table[c].notna().any()))]
-    table = table.assign(**{c: table[c].astype(object).where(table[c].notna(), "") for c in settings})
+    from tabaug_ray.report.aggregate import format_setting
+
+    table = table.assign(**{c: table[c].map(format_setting) for c in settings})
     stats = cell_stats(table, ["dataset", "model", "scenario", *settings, "metric"])
     stats["cell"] = [f"{m:.4f}" + ("" if s != s else f" ({s:.4f})") for m, s in zip(stats["mean"], stats["std"])]
     wide = stats.set_index(["dataset", "model", "scenario", *settings, "metric"])["cell"].unstack("metric").fillna("")
