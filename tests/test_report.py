@@ -168,6 +168,11 @@ def mlda_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def ib_report(ib_dir):
+    return build_report(ib_dir, with_plots=False)
+
+
+@pytest.fixture(scope="module")
 def mlda_report(mlda_dir):
     return build_report(mlda_dir)
 
@@ -726,8 +731,8 @@ def test_mlda_report_sets_reference_points_beside_every_augmenter_and_judges_com
 
 
 # ------------------------------------------------------------------------- verdict and leaderboard
-def test_verdict_states_the_best_method_its_paired_gain_with_ci_and_holm(ib_dir, ok_ib):
-    report = build_report(ib_dir, with_plots=False)
+def test_verdict_states_the_best_method_its_paired_gain_with_ci_and_holm(ib_report, ok_ib):
+    report = ib_report
     assert report.verdict_metrics == ["js", "accuracy"]  # headline metrics: one divergence, one utility
     v = report.verdict.set_index(["dataset", "metric"])
     pv = _pivot(ok_ib, "js")
@@ -763,10 +768,10 @@ def test_verdict_says_too_few_pairs_instead_of_a_p_value(tmp_path):
     assert min_pairs(0.05) == 6 and 2 / 2 ** 5 > 0.05 >= 2 / 2 ** 6
 
 
-def test_leaderboard_ranks_counts_and_bayesian_probabilities_equal_the_libraries(ib_dir, ok_ib):
+def test_leaderboard_ranks_counts_and_bayesian_probabilities_equal_the_libraries(ib_report, ok_ib):
     import baycomp
 
-    report = build_report(ib_dir, with_plots=False)
+    report = ib_report
     board = report.leaderboard[report.leaderboard["metric"] == "js"].set_index("method")
     means = ok_ib[ok_ib["metric"] == "js"].groupby(["dataset", "scenario"])["value"].mean().unstack()
     ranks = means.rank(axis=1).mean()  # js: lower is better

@@ -107,6 +107,11 @@ _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 
 
+_LATEX_SYMBOLS = {"–": "--", "×": r"$\times$", "↓": r"$\downarrow$", "↑": r"$\uparrow$", "→": r"$\to$",
+                  "·": r"$\cdot$", "±": r"$\pm$", "‖": r"$\|$", "≥": r"$\geq$", "²": r"$^2$", "†": r"\dag{}",
+                  "≈": r"$\approx$", "ρ": r"$\rho$", "η": r"$\eta$"}
+
+
 def latex_escape(text: str) -> str:
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
 
@@ -121,7 +126,9 @@ def latex_table(table: Table) -> str:
     caption = latex_escape(table.title + (f". {table.note}" if table.note else ""))
     text = styler.to_latex(hrules=True, convert_css=True, caption=caption, position="ht",
                            position_float="centering", column_format="l" * frame.shape[1])
-    return text.replace("–", "--").replace("×", r"$\times$")  # ASCII for pdflatex
+    for char, tex in _LATEX_SYMBOLS.items():  # ASCII for pdflatex
+        text = text.replace(char, tex)
+    return text
 
 
 def render_latex(report: Report) -> str:

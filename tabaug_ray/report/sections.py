@@ -23,7 +23,7 @@ from tabaug_ray.report.tables import (
     summary_tables,
     teacher_table,
 )
-from tabaug_ray.report.verdict import ROPE, UPPER_BOUNDS, verdict_sentence
+from tabaug_ray.report.verdict import ROPE, is_upper_bound, verdict_sentence
 
 PRIVACY_NOTE = ("mean (std) over folds × runs; in brackets what no leakage reads as: synthetic rows are as close to "
                 "the training rows as to as many never-seen real rows (README: Evaluation / Privacy)")
@@ -54,7 +54,7 @@ def verdict_table(report: Report) -> Table | None:
     frame = frame.loc[:, [keep.get(c, True) for c in frame.columns]]
     bold = pd.DataFrame(False, index=frame.index, columns=frame.columns)
     bold["verdict"] = v["significant"].to_numpy()
-    excluded = sorted(set(UPPER_BOUNDS) & set(report.summary["scenario"]))
+    excluded = sorted(s for s in set(report.summary["scenario"]) if is_upper_bound(s))
     return Table(
         title=f"Verdict: the best method against {report.baseline}", frame=frame, bold=bold,
         note=(f"gain = mean paired improvement over {report.baseline} on matched folds × runs (positive = better; in "
@@ -98,7 +98,7 @@ def leaderboard_table(report: Report) -> Table | None:
                 format_p(r["p_holm"]) if np.isfinite(r["p_holm"]) else (r["note"] or "–"))
     frame = pd.DataFrame({
         "metric": b["metric"], "preset": b["group"].replace("", "–"), "model": b["model"],
-        "method": [m + (" (upper bound)" if m in UPPER_BOUNDS else " (baseline)" if m == report.baseline else "")
+        "method": [m + (" (upper bound)" if is_upper_bound(m) else " (baseline)" if m == report.baseline else "")
                    for m in b["method"]],
         "datasets": b["blocks"].astype(str), "mean rank": b["mean_rank"].map(lambda x: f"{x:.2f}"),
         "W/T/L": ["–" if m == report.baseline else f"{a}/{t}/{c}" for m, a, t, c in

@@ -36,6 +36,11 @@ VERDICT_COLUMNS = ("metric", "dataset", "group", "model", "method", "n_pairs", "
                    "significant", "test", "methods")
 
 
+def is_upper_bound(scenario: str) -> bool:
+    """Big data (also as `<model>+big_data` under --compare-models): an upper bound, not a candidate."""
+    return str(scenario) in UPPER_BOUNDS or str(scenario).endswith(tuple(f"+{u}" for u in UPPER_BOUNDS))
+
+
 def min_pairs(alpha: float) -> int:
     """Fewest non-zero paired differences with which a two-sided Wilcoxon test can reach p < alpha."""
     n = 1
@@ -104,7 +109,7 @@ def method_gains(df: pd.DataFrame, metrics: Sequence[str], baseline: str, pair_s
     rows = []
     for metric in metrics:
         pairs = paired_values(df, metric, baseline, directions=directions)
-        pairs = pairs[~pairs["scenario"].isin(UPPER_BOUNDS)]
+        pairs = pairs[~pairs["scenario"].map(is_upper_bound)]
         if not len(pairs):
             continue
         group = _group_cols(pairs, pair_settings)
