@@ -473,10 +473,13 @@ def test_markdown_to_stdout_carries_the_numbers(ib_dir, ok_ib, capsys):
     assert "| drs-unit-crashed | drs letter fold 3 run 1 |" in out and "RuntimeError: out of memory" in out
 
 
-def test_markdown_file_gets_linked_plots(ib_dir, tmp_path):
+def test_markdown_file_gets_linked_plots(ib_dir, tmp_path, capsys):
     target = tmp_path / "rep.md"
     assert main(["report", str(ib_dir), "--out", str(target)]) == 0
     text = target.read_text()
+    err = capsys.readouterr().err  # the Verdict's summary lines on the terminal too
+    assert "Verdict:\n  js · vae_bgm: a method beats low_data on 3 of 3 dataset(s)" in err
+    assert "gain_ci_js.png" in {p.name for p in (tmp_path / "rep_plots").glob("*.png")}
     pngs = sorted(p.name for p in (tmp_path / "rep_plots").glob("*.png"))
     assert "js_by_scenario.png" in pngs and "cd_js_vae_bgm.png" in pngs
     for name in pngs:

@@ -149,7 +149,7 @@ color:#222;padding:0 1em;line-height:1.4}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.8em}h3{font-size:1.05em}
 table{border-collapse:collapse;margin:.5em 0;font-size:.85em}
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right;white-space:nowrap}
-th{background:#f0f0f0;text-align:left}td:first-child,th:first-child{text-align:left}
+th{background:#f0f0f0;text-align:left;white-space:normal}table.wrap td{white-space:normal}td:first-child,th:first-child{text-align:left}
 td.best{font-weight:bold;background:#eef6ee}td.text{text-align:left}
 .note{color:#555;font-size:.85em;font-style:italic;margin-top:0}
 td.text{white-space:normal;max-width:38em}td small{color:#666;font-size:.8em}
@@ -169,6 +169,7 @@ def _anchor(text: str) -> str:
 _NUMERIC = r"^\s*(?:[-+]?[\d.]+(?:e[-+]?\d+)?%?(?:\s*\(.*\))?|–|N/A|n/a|)\s*$"
 
 
+WRAP_COLUMNS = 8
 _MEAN_STD = re.compile(r"^(\S+) \(([^()]*)\)(.*)$")
 
 
@@ -185,7 +186,8 @@ def html_table(table: Table) -> str:
     """An HTML table; bold cells get class "best"."""
     cols = list(table.frame.columns)
     text_cols = {c for c in cols if not table.frame[c].astype(str).str.match(_NUMERIC).all()}
-    out = ['<div class="scroll"><table>', "<thead><tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
+    wrap = ' class="wrap"' if len(cols) > WRAP_COLUMNS else ""  # many columns: cells may break at spaces
+    out = [f'<div class="scroll"><table{wrap}>', "<thead><tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
            + "</tr></thead>", "<tbody>"]
     for i in range(len(table.frame)):
         cells = []

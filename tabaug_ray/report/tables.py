@@ -214,7 +214,7 @@ def teacher_table(report: Report) -> Table | None:
     if not len(teach):
         return None
     keys = ["dataset", *[c for c in report.pair_settings if c != "experiment"]]
-    metrics = agg.ordered(teach["metric"].unique(), agg.METRIC_ORDER)
+    metrics = [m for m in agg.ordered(teach["metric"].unique(), agg.METRIC_ORDER) if M.is_quality(m)]
     base = summ[(summ["scenario"] == report.baseline) & ~summ["model"].map(agg.is_reference)
                 & summ["metric"].isin(metrics)]
     recs = []
@@ -230,7 +230,7 @@ def teacher_table(report: Report) -> Table | None:
                 rec[f"{report.baseline} {student} {metric}"] = format_mean_std(b["mean"].mean(), b["std"].mean())
         recs.append(rec)
     frame = pd.DataFrame(recs).fillna("–")
-    return Table(title="Teachers and reference models against the students without augmentation", frame=frame,
+    return Table(title="Teachers and reference models against the students without augmentation", frame=frame, small_std=True,
                  note=f"mean (std) over folds × runs; '{report.baseline} <student>' = the student trained "
                       "without augmentation on the same units")
 
