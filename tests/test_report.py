@@ -754,6 +754,8 @@ def test_verdict_states_the_best_method_its_paired_gain_with_ci_and_holm(ib_repo
     assert text.index("## Verdict") == min(text.index(h) for h in re.findall(r"^## .*$", text, re.M))
     assert "js · vae_bgm: a method beats low_data on 3 of 3 dataset(s)" in text
     assert "significant after Holm on 3" in text
+    pooled = next(line for line in text.splitlines() if line.startswith("- js · vae_bgm, pooled over datasets"))
+    assert "significantly better than low_data: pretrain (p = " in pooled and "big_data" not in pooled
 
 
 def test_verdict_says_too_few_pairs_instead_of_a_p_value(tmp_path):

@@ -83,6 +83,29 @@ def verdict_lines(report: Report) -> list[str]:
         lines.append(f"{head}: a method beats {report.baseline} on {len(better)} of {len(g)} dataset(s)"
                      + (f" ({where})" if where else "") + f"; significant after Holm on {sig}"
                      + (f"; too few pairs for a test on {few}" if few else ""))
+    return lines + pooled_lines(report)
+
+
+def pooled_lines(report: Report) -> list[str]:
+    """With several datasets: per metric x preset x model, the methods the pooled Wilcoxon-Holm test
+    (all datasets x folds x runs) finds significantly better or worse than the baseline."""
+    w = report.wilcoxon
+    if w is None or not len(w) or w["n_pairs"].max() == 0 or report.summary["dataset"].nunique() < 2:
+        return []
+    w = w[w["metric"].isin(report.verdict_metrics) & ~w["method"].map(is_upper_bound)]
+    lines = []
+    for (metric, preset, model), g in w.groupby(["metric", w["preset"].fillna(""), "model"], sort=False):
+        sig = g[g["significant"]]
+        up = ", ".join(f"{m} (p = {p:.2g})" for m, p in zip(sig.loc[sig["mean_gain"] > 0, "method"],
+                                                            sig.loc[sig["mean_gain"] > 0, "p_holm"]))
+        down = ", ".join(sig.loc[sig["mean_gain"] < 0, "method"])
+        head = " · ".join(x for x in (metric, preset, model) if x)
+        few = g["note"].astype(str).str.startswith("too few").all()
+        lines.append(f"{head}, pooled over datasets × folds × runs (Wilcoxon-Holm): "
+                     + (f"significantly better than {report.baseline}: {up}" if up else
+                        f"too few pairs for a test (n={g['n_pairs'].max()})" if few else
+                        f"no method significantly better than {report.baseline}")
+                     + (f"; significantly worse: {down}" if down else ""))
     return lines
 
 
