@@ -478,7 +478,8 @@ def test_markdown_file_gets_linked_plots(ib_dir, tmp_path, capsys):
     assert main(["report", str(ib_dir), "--out", str(target)]) == 0
     text = target.read_text()
     err = capsys.readouterr().err  # the Verdict's summary lines on the terminal too
-    assert "Verdict:\n  js · vae_bgm: a method beats low_data on 3 of 3 dataset(s)" in err
+    assert "Verdict:\n  js · vae_bgm, pooled over datasets × folds × runs (Wilcoxon-Holm): significantly" in err
+    assert "  js · vae_bgm: a method beats low_data on 3 of 3 dataset(s)" in err
     assert "gain_ci_js.png" in {p.name for p in (tmp_path / "rep_plots").glob("*.png")}
     pngs = sorted(p.name for p in (tmp_path / "rep_plots").glob("*.png"))
     assert "js_by_scenario.png" in pngs and "cd_js_vae_bgm.png" in pngs
@@ -755,7 +756,9 @@ def test_verdict_states_the_best_method_its_paired_gain_with_ci_and_holm(ib_repo
     assert "js · vae_bgm: a method beats low_data on 3 of 3 dataset(s)" in text
     assert "significant after Holm on 3" in text
     pooled = next(line for line in text.splitlines() if line.startswith("- js · vae_bgm, pooled over datasets"))
-    assert "significantly better than low_data: pretrain (p = " in pooled and "big_data" not in pooled
+    pre = (pv["low_data"] - pv["pretrain"]).mean()  # js is not in the target's units: an absolute mean gain
+    assert f"significantly better than low_data: pretrain (mean gain {pre:+.3g}, p = " in pooled
+    assert "big_data" not in pooled
 
 
 def test_verdict_says_too_few_pairs_instead_of_a_p_value(tmp_path):

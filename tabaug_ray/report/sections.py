@@ -83,7 +83,12 @@ def verdict_lines(report: Report) -> list[str]:
         lines.append(f"{head}: a method beats {report.baseline} on {len(better)} of {len(g)} dataset(s)"
                      + (f" ({where})" if where else "") + f"; significant after Holm on {sig}"
                      + (f"; too few pairs for a test on {few}" if few else ""))
-    return lines + pooled_lines(report)
+    return pooled_lines(report) + lines  # the pooled answer first
+
+
+def _signed(row) -> str:
+    """A Wilcoxon row's mean gain: relative (%) where the test ranked relative differences."""
+    return _pct(row["mean_gain"]) if str(row["note"]).startswith("relative") else f"{row['mean_gain']:+.3g}"
 
 
 def pooled_lines(report: Report) -> list[str]:
@@ -96,8 +101,8 @@ def pooled_lines(report: Report) -> list[str]:
     lines = []
     for (metric, preset, model), g in w.groupby(["metric", w["preset"].fillna(""), "model"], sort=False):
         sig = g[g["significant"]]
-        up = ", ".join(f"{m} (p = {p:.2g})" for m, p in zip(sig.loc[sig["mean_gain"] > 0, "method"],
-                                                            sig.loc[sig["mean_gain"] > 0, "p_holm"]))
+        better = sig[sig["mean_gain"] > 0]
+        up = ", ".join(f"{r['method']} (mean gain {_signed(r)}, p = {r['p_holm']:.2g})" for _, r in better.iterrows())
         down = ", ".join(sig.loc[sig["mean_gain"] < 0, "method"])
         head = " · ".join(x for x in (metric, preset, model) if x)
         few = g["note"].astype(str).str.startswith("too few").all()
