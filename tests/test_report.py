@@ -534,6 +534,10 @@ def test_csv_files_parse_back_to_the_numbers(ib_dir, ok_ib, tmp_path):
     row = w[(w["metric"] == "js") & (w["method"] == "drs")]
     assert row["p_value"].item() == pytest.approx(stats.wilcoxon(pv["drs"], pv["low_data"]).pvalue, rel=1e-10)
     assert (tmp_path / "summary_gains.csv").is_file() and (tmp_path / "summary_friedman.csv").is_file()
+    verdict = pd.read_csv(tmp_path / "summary_verdict.csv").set_index(["dataset", "metric"])
+    assert verdict.at[("adult", "js"), "method"] == "pretrain" and verdict.at[("adult", "js"), "significant"]
+    board = pd.read_csv(tmp_path / "summary_leaderboard.csv")
+    assert {"mean_rank", "wins", "p_better", "p_rope", "p_worse"} <= set(board.columns)
 
 
 def test_report_renders_without_baseline(tmp_path):
