@@ -861,3 +861,12 @@ def test_run_summary_report_and_csv_give_one_mean_and_std(tmp_path, capsys):
     assert csv["mean"] == pytest.approx(unit.mean(), rel=1e-12) and csv["std"] == pytest.approx(unit.std(), rel=1e-12)
     text = render_markdown(build_report(out, with_plots=False))
     assert format_mean_std(unit.mean(), unit.std()) in text and text.count(STATS_CAPTION) == 1  # the one caption
+
+
+def test_leaderboard_of_one_preset_shows_the_pooled_wilcoxon_p(tmp_path):
+    rows = [dict(r, preset="realistic") for r in inductive_bias_rows(with_failed=False, folds=3, runs=2)
+            if r["metric"] == "js"]  # one preset only: the Wilcoxon families are not split by preset
+    report = build_report(write_parts(tmp_path, rows), with_plots=False)
+    frame = render.leaderboard_table(report).frame.set_index("method")
+    w = report.wilcoxon.set_index("method")
+    assert frame.at["pretrain", "Wilcoxon-Holm p"] == render.format_p(w.at["pretrain", "p_holm"]) != "–"

@@ -131,7 +131,8 @@ def leaderboard_table(report: Report) -> Table | None:
         "datasets": b["blocks"].astype(str), "mean rank": b["mean_rank"].map(lambda x: f"{x:.2f}"),
         "W/T/L": ["–" if m == report.baseline else f"{a}/{t}/{c}" for m, a, t, c in
                   zip(b["method"], b["wins"], b["ties"], b["losses"])],
-        "Wilcoxon-Holm p": [holm.get((r["metric"], r["model"], r["group"], r["method"]), "–") for _, r in b.iterrows()],
+        "Wilcoxon-Holm p": [holm.get((r["metric"], r["model"], r["group"], r["method"]),  # one preset: not split
+                                     holm.get((r["metric"], r["model"], "", r["method"]), "–")) for _, r in b.iterrows()],
         "P(better)": b["p_better"].map(lambda x: "–" if pd.isna(x) else f"{x:.2f}"),
         "P(equivalent)": b["p_rope"].map(lambda x: "–" if pd.isna(x) else f"{x:.2f}"),
         "P(worse)": b["p_worse"].map(lambda x: "–" if pd.isna(x) else f"{x:.2f}"),
