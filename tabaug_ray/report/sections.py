@@ -79,7 +79,7 @@ def verdict_lines(report: Report) -> list[str]:
         sig = int(better["significant"].sum())
         few = int(better["test"].str.startswith("too few").sum())
         where = ", ".join(f"{d}: {m}" for d, m in zip(better["dataset"], better["method"])) if len(better) <= 6 else ""
-        head = " · ".join(x for x in (metric, group, model) if x)
+        head = " · ".join(x for x in (metric, group, model) if x and x != "all")  # "all": --compare-models
         lines.append(f"{head}: a method beats {report.baseline} on {len(better)} of {len(g)} dataset(s)"
                      + (f" ({where})" if where else "") + f"; significant after Holm on {sig}"
                      + (f"; too few pairs for a test on {few}" if few else ""))
@@ -104,7 +104,7 @@ def pooled_lines(report: Report) -> list[str]:
         better = sig[sig["mean_gain"] > 0]
         up = ", ".join(f"{r['method']} (mean gain {_signed(r)}, p = {r['p_holm']:.2g})" for _, r in better.iterrows())
         down = ", ".join(sig.loc[sig["mean_gain"] < 0, "method"])
-        head = " · ".join(x for x in (metric, preset, model) if x)
+        head = " · ".join(x for x in (metric, preset, model) if x and x != "all")
         few = g["note"].astype(str).str.startswith("too few").all()
         lines.append(f"{head}, pooled over datasets × folds × runs (Wilcoxon-Holm): "
                      + (f"significantly better than {report.baseline}: {up}" if up else

@@ -86,8 +86,8 @@ def _presets(block: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     return [(p, block[key == p]) for p in order]
 
 
-def _layout(part: pd.DataFrame, settings: list[str], directions, *, bold: bool) -> tuple[pd.DataFrame, pd.DataFrame,
-                                                                                         dict[str, str]]:
+def _layout(part: pd.DataFrame, settings: list[str], directions, *, bold: bool,
+            baseline: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
     """(frame, bold, constants): rows model x scenario x the settings that vary in `part`, columns the
     metrics present; `constants` = the settings with one value in `part` (for the title)."""
     shown, constants = [], {}
@@ -100,7 +100,8 @@ def _layout(part: pd.DataFrame, settings: list[str], directions, *, bold: bool) 
     row_keys = ["model", "scenario", *shown]
     part = part.assign(_row=_row_keys(part, row_keys))
     model_rank = {m: i for i, m in enumerate(agg.ordered(part["model"].unique(), agg.MODEL_ORDER))}
-    rows = sorted(dict.fromkeys(part["_row"]), key=lambda r: model_rank.get(r[0], len(model_rank)))
+    rows = sorted(dict.fromkeys(part["_row"]), key=lambda r: (model_rank.get(r[0], len(model_rank)),
+                                                              r[1] != baseline))  # the baseline first
     frame = pd.DataFrame({SETTING_HEADERS.get(c, c): [r[i] or "–" for r in rows] for i, c in enumerate(row_keys)})
     if part["model"].nunique() < 2:  # "–": a setting the row's scenario does not have (no empty cells)
         frame = frame.drop(columns="model")
@@ -149,7 +150,7 @@ def summary_tables(report: Report) -> list[Table]:
     tables = []
     for key, block in _blocks(report, quality=True):
         for preset, part in _presets(block):
-            frame, bold, constants = _layout(part, settings, report.directions, bold=True)
+            frame, bold, constants = _layout(part, settings, report.directions, bold=True, baseline=report.baseline)
             counts = part["count"]
             refs = part["scenario"].astype(str).str.startswith("ref: ").any()
             per = [SETTING_HEADERS.get(c, c) for c in report.pair_settings if c not in HIDDEN
@@ -172,7 +173,7 @@ def diagnostics_tables(report: Report) -> list[Table]:
     tables = []
     for key, block in _blocks(report, quality=False):
         for preset, part in _presets(block):
-            frame, bold, constants = _layout(part, settings, report.directions, bold=False)
+            frame, bold, constants = _layout(part, settings, report.directions, bold=False, baseline=report.baseline)
             tables.append(Table(title=_title(key, preset, constants, "diagnostics"), frame=frame, small_std=True,
                                 note="descriptive only: never ranked, bolded, tested or plotted"))
     return tables
