@@ -7,7 +7,7 @@ DEPS_STAMP := $(VENV)/.deps-$(DEPS_HASH)
 EDITABLE_STAMP := $(VENV)/.editable-$(shell echo "$(CURDIR)" | sha256sum | cut -c1-16)
 PYTEST_ARGS ?=
 
-.PHONY: install demo test bench clean
+.PHONY: install chromium demo test bench clean
 
 install: $(EDITABLE_STAMP)
 
@@ -40,7 +40,14 @@ demo: install
 	$(VENV)/bin/tabaug report $(DEMO_OUT)/mlda --out $(DEMO_OUT)/mlda_report.html
 	@echo "reports: $(DEMO_OUT)/report.html (synthetic data), $(DEMO_OUT)/mlda_report.html (MLDA)"
 
-test: install
+# Headless Chromium for the report's screenshot test (tests/test_report_screenshot.py); installed
+# only when missing (Debian / Ubuntu; sudo unless root).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+test: install chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install

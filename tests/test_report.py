@@ -23,7 +23,7 @@ from tabaug_ray.cli import main
 from tabaug_ray.distributed.store import ResultStore
 from tabaug_ray.errors import TabaugError
 from tabaug_ray.report import aggregate as agg
-from tabaug_ray.report import render
+from tabaug_ray.report import render, teachers
 from tabaug_ray.report.build import build_report
 from tabaug_ray.report.render import format_gain, format_mean_std, render_latex, render_markdown
 from tabaug_ray.report.stats import friedman_nemenyi, wilcoxon_vs_baseline
@@ -165,6 +165,11 @@ def mlda_dir(tmp_path_factory) -> Path:
     out = write_parts(tmp_path_factory.mktemp("mlda"), mlda_rows())
     write_sweep(out)
     return out
+
+
+@pytest.fixture(scope="module")
+def ib_report(ib_dir):
+    return build_report(ib_dir, with_plots=False)
 
 
 @pytest.fixture(scope="module")
@@ -310,9 +315,11 @@ def test_counts_and_times_are_summarised_but_not_judged(mlda_dir, mlda_report):
     counts = mlda_report.summary[mlda_report.summary["metric"] == "n_synthetic"]
     assert set(counts["mean"]) == {1000.0, 4000.0} and not counts["best"].any()
     assert mlda_report.summary.loc[mlda_report.summary["metric"] == "rmse", "best"].any()
-    # ... unless asked for by name
-    asked = build_report(mlda_dir, metrics=["rmse", "n_synthetic"], with_plots=False)
-    assert asked.metrics == ["rmse", "n_synthetic"]
+    # ... not even when asked for by name: a diagnostic is never tested, ranked or plotted
+    with pytest.raises(TabaugError, match="n_synthetic: a diagnostic"):
+        build_report(mlda_dir, metrics=["rmse", "n_synthetic"], with_plots=False)
+    fit = mlda_report.summary[mlda_report.summary["metric"] == "fit_seconds"]
+    assert len(fit) and not fit["best"].any()  # times were bolded as "best" before the registry
     # a quality metric the report does not know still gets the note
     assert agg.direction_known("accuracy_real") and agg.direction_known("meta_iters")
     assert not agg.direction_known("brier") and agg.direction_known("brier", {"brier": "lower"})
@@ -342,8 +349,9 @@ def test_wilcoxon_reports_too_few_pairs_instead_of_failing(tmp_path):
     rows = [r for r in inductive_bias_rows(datasets=("adult",), folds=1, runs=1, with_failed=False)]
     res = wilcoxon_vs_baseline(agg.load(write_parts(tmp_path, rows)), "js", "low_data")
     assert (res["n_pairs"] == 1).all()
-    assert res["note"].str.startswith("n/a (fewer than 2 matched pairs").all()
-    assert res["p_value"].isna().all() and not res["significant"].any()
+    few = res[res["method"] != "avg"]  # avg is a copy of the baseline: all differences zero, p = 1
+    assert (few["note"] == "too few pairs for a test (n=1)").all()
+    assert few["p_value"].isna().all() and not res["significant"].any()
 
 
 def test_friedman_and_nemenyi_equal_the_libraries(ib_dir, ok_ib):
@@ -413,7 +421,7 @@ def test_mlda_report_draws_every_plot(mlda_report):
 def test_teacher_strength_is_set_against_student_gain(mlda_dir, mlda_report):
     df = agg.load(mlda_dir)
     pairs = agg.paired_values(df, "rmse", "none")
-    tsp = agg.teacher_student_pairs(df, pairs, "rmse", baseline="none")
+    tsp = teachers.teacher_student_pairs(df, pairs, "rmse", baseline="none")
     assert set(tsp["scenario"]) == {"mlda"} and len(tsp) == len(pairs[pairs["scenario"] == "mlda"])
     by_ds = tsp.groupby("dataset")[["teacher_advantage", "rel_gain"]].mean()
     # in the fixture a teacher worse than the student (houses, wine) makes augmentation hurt
@@ -453,7 +461,10 @@ def _cell(ok: pd.DataFrame, dataset: str, scenario: str, metric: str) -> str:
 def test_markdown_to_stdout_carries_the_numbers(ib_dir, ok_ib, capsys):
     assert main(["report", str(ib_dir)]) == 0
     out = capsys.readouterr().out
-    assert f"| pretrain | 300 | 7500 | 1000 | {_cell(ok_ib, 'adult', 'pretrain', 'js')} |" in out
+    # methods as rows, metrics as columns; M and L (one value per table) in the table's title
+    assert "### adult (M=7500, L=1000)" in out and "| scenario | N | js ↓ | accuracy ↑ |" in out
+    assert (f"| pretrain | 300 | {_cell(ok_ib, 'adult', 'pretrain', 'js')} | "
+            f"{_cell(ok_ib, 'adult', 'pretrain', 'accuracy')} |") in out
     assert f"**{_cell(ok_ib, 'king', 'big_data', 'js')}**" in out  # best js of king, bold
     means = ok_ib.groupby(["dataset", "metric", "scenario"])["value"].mean()
     base, pre = means[("letter", "js", "low_data")], means[("letter", "js", "pretrain")]
@@ -462,10 +473,14 @@ def test_markdown_to_stdout_carries_the_numbers(ib_dir, ok_ib, capsys):
     assert "| drs-unit-crashed | drs letter fold 3 run 1 |" in out and "RuntimeError: out of memory" in out
 
 
-def test_markdown_file_gets_linked_plots(ib_dir, tmp_path):
+def test_markdown_file_gets_linked_plots(ib_dir, tmp_path, capsys):
     target = tmp_path / "rep.md"
     assert main(["report", str(ib_dir), "--out", str(target)]) == 0
     text = target.read_text()
+    err = capsys.readouterr().err  # the Verdict's summary lines on the terminal too
+    assert "Verdict:\n  js · vae_bgm, pooled over datasets × folds × runs (Wilcoxon-Holm): significantly" in err
+    assert "  js · vae_bgm: a method beats low_data on 3 of 3 dataset(s)" in err
+    assert "gain_ci_js.png" in {p.name for p in (tmp_path / "rep_plots").glob("*.png")}
     pngs = sorted(p.name for p in (tmp_path / "rep_plots").glob("*.png"))
     assert "js_by_scenario.png" in pngs and "cd_js_vae_bgm.png" in pngs
     for name in pngs:
@@ -487,9 +502,13 @@ def test_html_is_self_contained_and_carries_the_numbers(ib_dir, ok_ib, tmp_path)
     assert links and all(link.startswith(("data:image/png;base64,", "#")) for link in links)
     assert not re.search(r"(?:src|href)\s*=\s*['\"]?\s*(?:https?:|//)", text)
     assert "<link" not in text and "<script" not in text and "@import" not in text
+    def small(cell: str) -> str:  # the std in small type
+        mean, std = cell.split(" ", 1)
+        return f"{mean} <small>{std}</small>"
+
     best_js = _cell(ok_ib, "adult", "big_data", "js")
-    assert f'<td class="best">{best_js}</td>' in text
-    assert f"<td>{_cell(ok_ib, 'letter', 'drs', 'accuracy')}</td>" in text
+    assert f'<td class="best">{small(best_js)}</td>' in text
+    assert f"<td>{small(_cell(ok_ib, 'letter', 'drs', 'accuracy'))}</td>" in text
     assert "kind = &quot;inductive_bias&quot;" in text and "failed-maml-unit" in text
 
 
@@ -515,6 +534,10 @@ def test_csv_files_parse_back_to_the_numbers(ib_dir, ok_ib, tmp_path):
     row = w[(w["metric"] == "js") & (w["method"] == "drs")]
     assert row["p_value"].item() == pytest.approx(stats.wilcoxon(pv["drs"], pv["low_data"]).pvalue, rel=1e-10)
     assert (tmp_path / "summary_gains.csv").is_file() and (tmp_path / "summary_friedman.csv").is_file()
+    verdict = pd.read_csv(tmp_path / "summary_verdict.csv").set_index(["dataset", "metric"])
+    assert verdict.at[("adult", "js"), "method"] == "pretrain" and verdict.at[("adult", "js"), "significant"]
+    board = pd.read_csv(tmp_path / "summary_leaderboard.csv")
+    assert {"mean_rank", "wins", "p_better", "p_rope", "p_worse"} <= set(board.columns)
 
 
 def test_report_renders_without_baseline(tmp_path):
@@ -604,7 +627,8 @@ def test_rows_with_missing_settings_are_one_table_row(mlda_report):
     # `none` has no eta / volume (missing values) and two metrics: still one row per training size
     none = table.frame[table.frame["scenario"] == "none"]
     assert list(none["train_size"]) == ["500", "2000"]
-    assert (none["mlp rmse"] != "N/A").all() and (none["mlp r2"] != "N/A").all()
+    assert (none["rmse ↓"] != "–").all() and (none["r2 ↑"] != "–").all()
+    assert "fit_seconds" not in " ".join(table.frame.columns)  # a diagnostic: in its own table
     assert len(table.frame) == 2 + 2 + 2 * 6 + 2  # + the teacher's reference row per training size
 
 
@@ -637,7 +661,7 @@ def test_validation_selected_method_picks_the_lowest_val_rmse_among_settings_and
             best = int(np.argmin(vals))
             expected[(dataset, fold)] = (10.0 * vals[best] + fold, candidates[best])
     out = write_parts(tmp_path, rows)
-    chosen = agg.validation_selected(agg.load(out), "mlda", "none")
+    chosen = teachers.validation_selected(agg.load(out), "mlda", "none")
     rmse = chosen[chosen["metric"] == "rmse"].set_index(["dataset", "fold"])
     for (dataset, fold), (value, (scenario, eta)) in expected.items():
         assert rmse.at[(dataset, fold), "value"] == value
@@ -647,7 +671,7 @@ def test_validation_selected_method_picks_the_lowest_val_rmse_among_settings_and
     assert any(n.startswith("mlda_val: per group the setting of mlda or none") for n in report.notes)
     assert "mlda_val" in set(report.wilcoxon["method"])
     with pytest.raises(TabaugError, match="no scenario 'cmixup'"):
-        agg.validation_selected(agg.load(out), "cmixup", "none")
+        teachers.validation_selected(agg.load(out), "cmixup", "none")
 
 
 def test_sweep_plot_draws_trials_in_creation_order_not_in_the_csv_order():
@@ -712,3 +736,137 @@ def test_mlda_report_sets_reference_points_beside_every_augmenter_and_judges_com
     assert COMPRESSION in line and "0 of 48" in line
     assert "†" not in render_markdown(strong).split("## Gains")[0].split("### abalone")[1].split("### Teachers")[0] \
         .replace("† = better than the teacher", "")
+
+
+# ------------------------------------------------------------------------- verdict and leaderboard
+def test_verdict_states_the_best_method_its_paired_gain_with_ci_and_holm(ib_report, ok_ib):
+    report = ib_report
+    assert report.verdict_metrics == ["js", "accuracy"]  # headline metrics: one divergence, one utility
+    v = report.verdict.set_index(["dataset", "metric"])
+    pv = _pivot(ok_ib, "js")
+    for dataset in ("adult", "king", "letter"):
+        row = v.loc[(dataset, "js")]
+        assert row["method"] == "pretrain"  # always better; big_data (an upper bound) is no candidate
+        gain = (pv["low_data"] - pv["pretrain"]).loc[dataset].to_numpy()
+        lo, hi = stats.t.interval(0.95, len(gain) - 1, loc=gain.mean(), scale=stats.sem(gain))
+        assert row["n_pairs"] == 10 and row["gain"] == pytest.approx(gain.mean(), rel=1e-12)
+        assert (row["ci_low"], row["ci_high"]) == (pytest.approx(lo, rel=1e-9), pytest.approx(hi, rel=1e-9))
+        family = [stats.wilcoxon(pv.loc[dataset, m], pv.loc[dataset, "low_data"]).pvalue for m in ("drs", "pretrain")]
+        holm = multipletests(family, method="holm")[1]  # avg: all differences zero, p = 1, not in the family
+        assert row["p_holm"] == pytest.approx(holm[1], rel=1e-9) and row["significant"]
+    text = render_markdown(report)
+    assert text.index("## Verdict") < text.index("## About these results") < text.index("## Results")
+    assert text.index("## Verdict") == min(text.index(h) for h in re.findall(r"^## .*$", text, re.M))
+    assert "js · vae_bgm: a method beats low_data on 3 of 3 dataset(s)" in text
+    assert "significant after Holm on 3" in text
+    pooled = next(line for line in text.splitlines() if line.startswith("- js · vae_bgm, pooled over datasets"))
+    pre = (pv["low_data"] - pv["pretrain"]).mean()  # js is not in the target's units: an absolute mean gain
+    assert f"significantly better than low_data: pretrain (mean gain {pre:+.3g}, p = " in pooled
+    assert "big_data" not in pooled
+
+
+def test_verdict_says_too_few_pairs_instead_of_a_p_value(tmp_path):
+    rows = inductive_bias_rows(datasets=("adult",), folds=2, runs=1, with_failed=False)
+    report = build_report(write_parts(tmp_path, rows), with_plots=False)
+    v = report.verdict
+    assert (v["test"] == "too few pairs for a test (n=2)").all() and v["p_holm"].isna().all()
+    text = render_markdown(report)
+    verdict = text[text.index("## Verdict"):text.index("## About")]
+    assert "too few pairs for a test (n=2)" in verdict and "p = 0.5" not in text
+    w = report.wilcoxon  # the pooled test says the same, with no p-value
+    assert (w.loc[w["method"] == "pretrain", "note"] == "too few pairs for a test (n=2)").all()
+    assert w.loc[w["method"] == "pretrain", "p_value"].isna().all()
+    from tabaug_ray.report.verdict import min_pairs
+    assert min_pairs(0.05) == 6 and 2 / 2 ** 5 > 0.05 >= 2 / 2 ** 6
+
+
+def test_leaderboard_ranks_counts_and_bayesian_probabilities_equal_the_libraries(ib_report, ok_ib):
+    import baycomp
+
+    report = ib_report
+    board = report.leaderboard[report.leaderboard["metric"] == "js"].set_index("method")
+    means = ok_ib[ok_ib["metric"] == "js"].groupby(["dataset", "scenario"])["value"].mean().unstack()
+    ranks = means.rank(axis=1).mean()  # js: lower is better
+    for method in ("big_data", "low_data", "pretrain", "avg", "drs"):
+        assert board.at[method, "mean_rank"] == pytest.approx(ranks[method])
+    rel = (means["low_data"] - means["pretrain"]) / means["low_data"].abs()
+    worse, same, better = baycomp.SignedRankTest.probs(np.zeros(3), rel.to_numpy(), rope=0.01, nsamples=5000,
+                                                       random_state=0)
+    assert (board.at["pretrain", "p_better"], board.at["pretrain", "p_rope"], board.at["pretrain", "p_worse"]) == (
+        pytest.approx(better), pytest.approx(same), pytest.approx(worse))
+    assert board.at["pretrain", "wins"] == 3 and board.at["avg", "ties"] == 3  # avg is a copy of the baseline
+    text = render_markdown(report)
+    assert "### Leaderboard across datasets (against low_data)" in text and "Nemenyi" in text
+    assert "Wilcoxon-Holm tests against the baseline are the primary test" in text
+
+
+def test_diagnostics_are_never_ranked_bolded_tested_or_plotted(tmp_path):
+    rows = inductive_bias_rows(datasets=("adult", "king"), folds=2, runs=1, with_failed=False)
+    extra = []
+    for r in rows:
+        if r["metric"] == "js":  # a generator validation loss (lower than low_data's for big_data) and a time
+            extra.append(dict(r, metric="val_loss", value=10.0 if r["scenario"] == "low_data" else 50.0))
+            extra.append(dict(r, metric="eval_seconds", value=1.0 if r["scenario"] == "drs" else 9.0))
+    report = build_report(write_parts(tmp_path, rows + extra), with_plots=True)
+    assert "val_loss" not in report.metrics and "eval_seconds" not in report.metrics
+    diag = report.summary[report.summary["metric"].isin(["val_loss", "eval_seconds"])]
+    assert len(diag) and not diag["best"].any()
+    assert set(report.wilcoxon["metric"]) <= {"js", "accuracy"} and set(report.verdict["metric"]) == {"js", "accuracy"}
+    assert not any("val_loss" in p.name or "seconds" in p.name for p in report.plots)
+    text = render_markdown(report, plot_dir="p")
+    results = text[text.index("## Results"):text.index("## Gains")]
+    assert "val_loss" not in results and "eval_seconds" not in results
+    diagnostics = text[text.index("## Diagnostics"):]
+    assert "val_loss" in diagnostics and "**" not in diagnostics.split("## Failed")[0]
+    # every metric carries a direction and a one-line definition in the report
+    metrics = text[text.index("## Metrics"):text.index("## Diagnostics")]
+    for name, direction in (("js", "lower"), ("accuracy", "higher"), ("val_loss", "lower")):
+        assert re.search(rf"^\| {name} \| {direction} \| (quality|diagnostic) \| \S", metrics, re.M), name
+    assert "estimation error around 0" in text
+
+
+def test_every_committed_metric_is_in_the_registry():
+    import pyarrow.dataset as pads
+
+    from tabaug_ray.report import metrics as M
+
+    root = Path(__file__).resolve().parents[1] / "results"
+    names = set()
+    for results in root.glob("*/results"):
+        names |= set(pads.dataset(results, format="parquet").to_table(columns=["metric"]).column("metric").to_pylist())
+    assert {"js", "val_loss", "eval_seconds", "accuracy_real"} <= names
+    assert [m for m in sorted(names) if not M.known(m)] == []
+    assert M.is_descriptive("val_loss") and M.is_descriptive("eval_seconds") and M.is_descriptive("js_se")
+    assert M.is_quality("js") and M.metric_direction("r2") == "higher"
+
+
+def test_run_summary_report_and_csv_give_one_mean_and_std(tmp_path, capsys):
+    from tabaug_ray.distributed.command import _print_table
+    from tabaug_ray.report.metrics import STATS_CAPTION
+
+    rng = np.random.default_rng(7)
+    rows = []
+    for fold in range(3):
+        for rep in range(4):  # 4 evaluation repeats per unit: averaged before the std over folds
+            common = dict(BASE, experiment="e", dataset="d", fold=fold, run=0, model="vae_bgm", metric="js", n=300,
+                          m=100, l=100, seed=fold, seconds=1.0, repeat=rep, scenario="low_data", unit_key=f"u{fold}")
+            rows.append({**common, "value": float(rng.normal(0.5, 0.05))})
+    out = write_parts(tmp_path / "run", rows)
+    unit = pd.DataFrame(rows).groupby("fold")["value"].mean()
+    _print_table(str(out))
+    printed = capsys.readouterr().out
+    assert f"{unit.mean():.4f} ({unit.std():.4f})" in printed and STATS_CAPTION in printed
+    assert main(["report", str(out), "--out", str(tmp_path / "s.csv")]) == 0
+    csv = pd.read_csv(tmp_path / "s.csv").iloc[0]
+    assert csv["mean"] == pytest.approx(unit.mean(), rel=1e-12) and csv["std"] == pytest.approx(unit.std(), rel=1e-12)
+    text = render_markdown(build_report(out, with_plots=False))
+    assert format_mean_std(unit.mean(), unit.std()) in text and text.count(STATS_CAPTION) == 1  # the one caption
+
+
+def test_leaderboard_of_one_preset_shows_the_pooled_wilcoxon_p(tmp_path):
+    rows = [dict(r, preset="realistic") for r in inductive_bias_rows(with_failed=False, folds=3, runs=2)
+            if r["metric"] == "js"]  # one preset only: the Wilcoxon families are not split by preset
+    report = build_report(write_parts(tmp_path, rows), with_plots=False)
+    frame = render.leaderboard_table(report).frame.set_index("method")
+    w = report.wilcoxon.set_index("method")
+    assert frame.at["pretrain", "Wilcoxon-Holm p"] == render.format_p(w.at["pretrain", "p_holm"]) != "–"

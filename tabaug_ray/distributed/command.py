@@ -113,20 +113,24 @@ HEADLINE = ("js", "kl", "auc", "accuracy", "macro_f1", "mse", "r2", "rmse", "mae
 
 
 def _print_table(out: str) -> None:
-    """Headline metrics, mean (std) over folds, runs and repeats; `tabaug report` has the rest."""
-    import pandas as pd
-
+    """Headline metrics, mean (std) as the report computes them (`report.metrics.cell_stats`:
+    repeats averaged first, then over folds x runs); `tabaug report` has the rest."""
+    from tabaug_ray.report.aggregate import normalise, ok_rows
+    from tabaug_ray.report.metrics import STATS_CAPTION, cell_stats
     from tabaug_ray.results import ResultStore
 
-    table = ResultStore(out=out).read()
+    table = ok_rows(normalise(ResultStore(out=out).read()))
     table = table[table.metric.isin(HEADLINE)]
     if table.empty:
         return
-    settings = [c for c in ("preset", "teacher", "train_size", "eta", "volume") if table[c].nunique() > 1
-                or (c == "preset" and table[c].notna().any())]
-    table = table.assign(**{c: table[c].astype(object).where(table[c].notna(), "") for c in settings})
-    stats = table.groupby(["dataset", "model", "scenario", *settings, "metric"])["value"].agg(["mean", "std"])
-    cells = stats.apply(lambda r: f"{r['mean']:.4f}" + ("" if pd.isna(r["std"]) else f" ({r['std']:.4f})"), axis=1)
-    wide = cells.unstack("metric").fillna("")
+    settings = [c for c in ("preset", "teacher", "train_size", "eta", "volume") if c in table
+                and (table[c].nunique() > 1 or (c == "preset" and table[c].notna().any()))]
+    from tabaug_ray.report.aggregate import format_setting
+
+    table = table.assign(**{c: table[c].map(format_setting) for c in settings})
+    stats = cell_stats(table, ["dataset", "model", "scenario", *settings, "metric"])
+    stats["cell"] = [f"{m:.4f}" + ("" if s != s else f" ({s:.4f})") for m, s in zip(stats["mean"], stats["std"])]
+    wide = stats.set_index(["dataset", "model", "scenario", *settings, "metric"])["cell"].unstack("metric").fillna("")
     wide = wide[[m for m in HEADLINE if m in wide.columns]]
     print(wide.to_string())
+    print(STATS_CAPTION)

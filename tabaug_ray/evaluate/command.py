@@ -244,6 +244,8 @@ def _fmt_g(v: float) -> str:
 
 
 def _human(o: dict) -> str:
+    from tabaug_ray.report.metrics import NEGATIVE_NOTE
+
     mg = o["marginals"]
     lines = [
         f"real      {o['real']}  ({o['rows_real']} rows)",
@@ -254,7 +256,7 @@ def _human(o: dict) -> str:
         f"  {o['judge_description']}",
         f"  KL(real || synthetic)  {_fmt(o['kl'])} ({_fmt(o['kl_std'])}) nats",
         f"  JS                     {_fmt(o['js'])} ({_fmt(o['js_std'])}) bits",
-        *(["  (a small negative KL or JS is estimation error: read it as 0)"] if min(o["kl"], o["js"]) < 0 else []),
+        *([f"  note: {NEGATIVE_NOTE}"] if min(o["kl"], o["js"]) < 0 else []),
         f"  C2ST ROC-AUC           {_fmt(o['auc'])} ({_fmt(o['auc_std'])})   0.5 = indistinguishable",
         "",
         "marginals",

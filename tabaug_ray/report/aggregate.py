@@ -23,6 +23,19 @@ import pandas as pd
 
 from tabaug_ray.errors import TabaugError, warn
 from tabaug_ray.results import REQUIRED, BadPart, ResultStore
+from tabaug_ray.report.metrics import (  # noqa: F401  (re-exported: the registry's names)
+    COUNT_METRICS,
+    DEFAULT_DIRECTION,
+    JUDGE_DIAGNOSTICS,
+    METRIC_DIRECTION,
+    STATS_CAPTION,
+    cell_stats,
+    direction_known,
+    is_descriptive,
+    is_quality,
+    is_time_metric,
+    metric_direction,
+)
 
 REQUIRED_COLUMNS: tuple[str, ...] = REQUIRED
 SETTING_COLUMNS: tuple[str, ...] = (
@@ -30,19 +43,6 @@ SETTING_COLUMNS: tuple[str, ...] = (
 )
 TEXT_SETTINGS: tuple[str, ...] = ("experiment", "preset", "teacher")
 UNIT_COLUMNS: tuple[str, ...] = ("dataset", "fold", "run")
-
-# Direction of each metric: "lower" or "higher" is better. Override per call (`directions=`) or on
-# the command line (`--direction NAME=higher`). Unknown metrics get DEFAULT_DIRECTION; metrics
-# ending in "_seconds" are lower-better.
-# NOTE[DIFF]: `auc` is the classifier two-sample test's AUC (0.5 = indistinguishable from real
-# data), so it is treated as lower-better although 0.5, not 0, is ideal.
-METRIC_DIRECTION: dict[str, str] = {
-    "js": "lower", "kl": "lower", "auc": "lower", "mse": "lower", "rmse": "lower", "mae": "lower",
-    "val_loss": "lower", "init_val_loss": "lower", "seconds": "lower", "val_rmse": "lower", "val_nrmse": "lower",
-    "ks_mean": "lower", "ks_max": "lower", "tv_mean": "lower", "tv_max": "lower", "corr_diff": "lower",
-    "accuracy": "higher", "macro_f1": "higher", "r2": "higher",
-}
-DEFAULT_DIRECTION = "lower"
 
 SCENARIO_ORDER: tuple[str, ...] = (
     "big_data", "low_data", "pretrain", "avg", "maml", "drs",
@@ -54,51 +54,6 @@ METRIC_ORDER: tuple[str, ...] = (
 )
 TEACHER_PREFIX = "teacher:"
 REFERENCE_PREFIX = "reference:"  # reference models of MLDA runs (e.g. LightGBM with default settings on real rows)
-
-
-def metric_direction(metric: str, overrides: Mapping[str, str] | None = None) -> str:
-    """Return "lower" or "higher": which way `metric` improves.
-
-    Args:
-        metric: metric name (lower-case).
-        overrides: user choices that win over METRIC_DIRECTION, e.g. {"auc": "higher"}.
-    """
-    if overrides and metric in overrides:
-        direction = overrides[metric]
-    elif metric in METRIC_DIRECTION:
-        direction = METRIC_DIRECTION[metric]
-    elif metric.endswith("_real") and metric.removesuffix("_real") in METRIC_DIRECTION:
-        direction = METRIC_DIRECTION[metric.removesuffix("_real")]  # the real-data reference of a metric
-    elif metric.endswith("_seconds"):
-        direction = "lower"
-    else:
-        direction = DEFAULT_DIRECTION
-    if direction not in ("lower", "higher"):
-        raise TabaugError(f"metric direction must be 'lower' or 'higher', got {metric}={direction!r}")
-    return direction
-
-
-def is_time_metric(metric: str) -> bool:
-    return metric == "seconds" or metric.endswith("_seconds")
-
-
-# Bookkeeping, not quality: how many synthetic rows / meta-iterations a unit used.
-COUNT_METRICS = frozenset({"n_synthetic", "meta_iters", "teacher_used", "chosen_eta"})
-# How the divergence judge stopped, per repeat (`evaluate.records.JUDGE_DIAGNOSTICS`): diagnostics
-JUDGE_DIAGNOSTICS = frozenset({"js_se", "judge_epochs", "judge_best_epoch", "judge_val_bce", "judge_improving"})
-
-
-def is_descriptive(metric: str) -> bool:
-    """True for metrics that describe a unit rather than judge a method: times, counts and the
-    real-data references (`<metric>_real`, the same model trained on real rows). The summary shows
-    them; gains, tests and plots leave them out unless asked for with --metric."""
-    return (is_time_metric(metric) or metric in COUNT_METRICS or metric.endswith("_real")
-            or metric in JUDGE_DIAGNOSTICS)
-
-
-def direction_known(metric: str, overrides: Mapping[str, str] | None = None) -> bool:
-    """False when `metric_direction` falls back to DEFAULT_DIRECTION for a quality metric."""
-    return bool(overrides and metric in overrides) or metric in METRIC_DIRECTION or is_descriptive(metric)
 
 
 def is_teacher(model: str) -> bool:
@@ -315,11 +270,11 @@ def summary_table(
     directions: Mapping[str, str] | None = None,
     baseline: str | None = None,
 ) -> pd.DataFrame:
-    """Tidy summary: mean, std and count over folds and runs, and the best row per column.
+    """Tidy summary: mean, std and count over folds and runs (`metrics.cell_stats`), and the best row.
 
     Returns one row per (dataset, scenario, settings..., model, metric) with columns
     `mean`, `std` (ddof=1), `count` and `best` (True where the mean is the best of its dataset
-    for that model and metric, by the metric's direction; ties are all marked). With a baseline,
+    for that model and metric, by the metric's direction; ties are all marked; quality metrics only). With a baseline,
     "best" is taken within each value of the pairing settings (e.g. per M, L or training size).
 
     Args:
@@ -330,22 +285,17 @@ def summary_table(
     """
     settings = setting_columns(df)
     pair = list(setting_roles(ok_rows(df), baseline).pair) if baseline is not None else []
-    data = collapse(df, settings)
+    data = ok_rows(df)
     if metrics is not None:
         data = data[data["metric"].isin(list(metrics))]
     keys = ["dataset", "scenario", *settings, "model", "metric"]
-    out = (
-        data.groupby(keys, dropna=False, sort=False)["value"]
-        .agg(mean="mean", std="std", count="count")
-        .reset_index()
-    )
+    out = cell_stats(data, keys)
     block = ["dataset", *(["experiment"] if "experiment" in settings else []), *pair, "model", "metric"]
     block = list(dict.fromkeys(block))
     lower = out["metric"].map(lambda m: metric_direction(m, directions) == "lower")
     signed = out["mean"].where(lower, -out["mean"])
     best = signed.groupby([out[c] for c in block], dropna=False).transform("min")
-    ranked = ~out["metric"].map(lambda m: is_descriptive(m) and not is_time_metric(m))  # counts, references
-    out["best"] = np.isclose(signed, best, rtol=1e-12, atol=0.0) & ranked
+    out["best"] = np.isclose(signed, best, rtol=1e-12, atol=0.0) & out["metric"].map(is_quality)  # never diagnostics
     return sort_rows(out, settings)
 
 
@@ -412,56 +362,6 @@ def paired_values(
     return pairs.reset_index(drop=True)
 
 
-def teacher_student_pairs(
-    df: pd.DataFrame,
-    pairs: pd.DataFrame,
-    metric: str,
-    *,
-    baseline: str,
-    directions: Mapping[str, str] | None = None,
-) -> pd.DataFrame:
-    """Teacher's own advantage over the un-augmented student next to the augmented student's gain.
-
-    teacher_advantage = direction-adjusted (baseline student - teacher) / |baseline student|: > 0
-    means the teacher alone beats the student trained without augmentation. Only scenarios that use
-    the teacher's labels are kept (rows with a `teacher` value, else scenarios named "mlda*").
-    """
-    data = ok_rows(df)
-    data = data[(data["metric"] == metric) & data["model"].map(is_teacher)]
-    if not len(data) or not len(pairs):
-        return pd.DataFrame()
-    roles = setting_roles(ok_rows(df), baseline)
-    keys = [*UNIT_COLUMNS, *[c for c in roles.pair if c in data.columns]]
-    teacher = collapse(data, roles.shown).groupby([*keys, "model"], dropna=False)["value"].mean()
-    teacher = teacher.rename("teacher_value").reset_index().rename(columns={"model": "teacher_model"})
-    uses = pairs
-    if "teacher" in pairs.columns and pairs["teacher"].notna().any():
-        uses = pairs[pairs["teacher"].notna()]
-    else:
-        uses = pairs[pairs["scenario"].str.startswith("mlda")]
-    out = uses.merge(teacher, on=keys, how="inner")
-    if "teacher" in out.columns and out["teacher"].notna().any():
-        out = out[out["teacher_model"] == "teacher:" + out["teacher"].astype(str)]
-    sign = 1.0 if metric_direction(metric, directions) == "lower" else -1.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["teacher_advantage"] = sign * (out["baseline_value"] - out["teacher_value"]) / out["baseline_value"].abs()
-    return out.reset_index(drop=True)
-
-
-def finite_teacher_pairs(tsp: pd.DataFrame) -> pd.DataFrame:
-    """The `teacher_student_pairs` rows whose teacher_advantage and rel_gain are both finite."""
-    return tsp[np.isfinite(tsp["teacher_advantage"]) & np.isfinite(tsp["rel_gain"])]
-
-
-def teacher_cells(tsp: pd.DataFrame) -> pd.DataFrame:
-    """`teacher_student_pairs` averaged over folds and runs: one row per cell (dataset, training size,
-    ...) x method x model with the mean teacher_advantage and rel_gain (finite pairs only)."""
-    data = finite_teacher_pairs(tsp)
-    cell = [c for c in ("dataset", "train_size", "m", "l", "experiment") if c in data.columns]
-    return data.groupby([*cell, "method", "model"], dropna=False, sort=False)[
-        ["teacher_advantage", "rel_gain"]].mean().reset_index()
-
-
 def method_table(df: pd.DataFrame, metric: str, baseline: str) -> pd.DataFrame:
     """Every (model, scenario, method) compared with the baseline on `metric`, paired or not."""
     roles = setting_roles(ok_rows(df), baseline)
@@ -470,112 +370,10 @@ def method_table(df: pd.DataFrame, metric: str, baseline: str) -> pd.DataFrame:
     return add_method_labels(data, roles.method)[["model", "scenario", "method"]].drop_duplicates()
 
 
-# Metrics in the target's units: over several datasets their raw differences are ranked / averaged
-# by the datasets' scales (a house-price dataset outweighs every other), so pooled comparisons of
-# them are relative.
-SCALE_DEPENDENT = frozenset({"rmse", "mae", "mse", "val_rmse"})
+def __getattr__(name: str):
+    """`gains_table` and `SCALE_DEPENDENT` live in gains.py (which reads this module): lazily re-exported."""
+    if name in ("gains_table", "SCALE_DEPENDENT"):
+        from tabaug_ray.report import gains
 
-
-def gains_table(
-    df: pd.DataFrame,
-    metrics: Sequence[str],
-    baseline: str,
-    *,
-    directions: Mapping[str, str] | None = None,
-) -> pd.DataFrame:
-    """The paper's gains table: change of each method's mean against the baseline's mean.
-
-    abs_gain = baseline_mean - mean for lower-better metrics (mean - baseline_mean otherwise), so a
-    positive gain is an improvement; rel_gain = abs_gain / |baseline_mean|. Rows with dataset
-    "Average" hold the mean of the gains over datasets (as in the paper's Table 2); for metrics in
-    the target's units (`SCALE_DEPENDENT`) only the mean relative gain (absolute values: NaN); for
-    the others the relative gain of the means (mean abs_gain / |mean baseline_mean|), which has the
-    sign of the mean absolute gain (a mean of ratios is dominated by a baseline near 0, e.g. R^2).
-
-    Args:
-        df: the long results table.
-        metrics: metrics to compare.
-        baseline: the baseline scenario.
-        directions: overrides of METRIC_DIRECTION.
-    """
-    roles = setting_roles(ok_rows(df), baseline)
-    data = collapse(df[df["metric"].isin(list(metrics))], roles.shown)
-    data = data[~data["model"].map(is_reference)]
-    ctx = ["dataset", *roles.pair, "model", "metric"]
-    means = (
-        add_method_labels(data, roles.method)
-        .groupby([*ctx, "scenario", "method", *roles.method], dropna=False, sort=False)["value"]
-        .mean().rename("mean").reset_index()
-    )
-    base = (
-        means[means["scenario"] == baseline]
-        .groupby(ctx, dropna=False)["mean"].mean().rename("baseline_mean").reset_index()
-    )
-    out = means[means["scenario"] != baseline].merge(base, on=ctx, how="inner")
-    lower = out["metric"].map(lambda m: metric_direction(m, directions) == "lower")
-    out["abs_gain"] = (out["baseline_mean"] - out["mean"]).where(lower, out["mean"] - out["baseline_mean"])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["rel_gain"] = out["abs_gain"] / out["baseline_mean"].abs()
-    cols = ["dataset", *roles.pair, "model", "metric", "scenario", "method", "baseline_mean", "mean",
-            "abs_gain", "rel_gain"]
-    out = out[cols]
-    if out["dataset"].nunique() > 1:
-        avg_keys = [*roles.pair, "model", "metric", "scenario", "method"]
-        avg = out.groupby(avg_keys, dropna=False, sort=False)[["baseline_mean", "mean", "abs_gain", "rel_gain"]]
-        avg = avg.mean().reset_index().assign(dataset="Average")[cols]
-        scaled = avg["metric"].isin(SCALE_DEPENDENT)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            avg["rel_gain"] = avg["rel_gain"].where(scaled, avg["abs_gain"] / avg["baseline_mean"].abs())
-        avg.loc[scaled, ["baseline_mean", "mean", "abs_gain"]] = np.nan
-        out = pd.concat([sort_rows(out, roles.pair, ["method"]), sort_rows(avg, roles.pair, ["method"])],
-                        ignore_index=True)
-    else:
-        out = sort_rows(out, roles.pair, ["method"])
-    return out
-
-
-def validation_selected(df: pd.DataFrame, scenario: str, baseline: str, *, by: str = "val_rmse") -> pd.DataFrame:
-    """Rows of a derived method `<scenario>_val`: per dataset x fold x run x model x training size
-    (x teacher), the unit among `scenario`'s settings (eta, volume, ...) AND the baseline with the
-    lowest `by` (a validation metric on real held-out training rows, never the test rows): what a
-    practitioner would deploy, augmentation only where validation says it helps.
-
-    Returns the chosen units' rows (every metric) with scenario `<scenario>_val`, its settings
-    blanked (one method) and `selected` = the chosen unit's scenario and settings, for appending.
-
-    Args:
-        df: the long results table.
-        scenario: the scenario whose settings are selected among (e.g. "mlda").
-        baseline: the no-augmentation scenario that competes (e.g. "none").
-        by: the lower-is-better validation metric.
-    """
-    ok = ok_rows(df)
-    if by not in set(ok["metric"]):
-        raise TabaugError(f"--select-on-val {scenario}: the results have no {by!r} metric to select on")
-    if scenario not in set(ok["scenario"]):
-        raise TabaugError(f"--select-on-val {scenario}: no scenario {scenario!r} in the results")
-    group = [c for c in ("experiment", *UNIT_COLUMNS, "model", "train_size") if c in ok.columns]
-    cand = ok[ok["scenario"] == scenario]
-    base = ok[ok["scenario"] == baseline]
-    frames = []
-    teachers = cand["teacher"].dropna().unique().tolist() if "teacher" in cand.columns else []
-    for teacher in teachers or [None]:
-        mine = cand if teacher is None else cand[cand["teacher"] == teacher]
-        pool = pd.concat([mine, base], ignore_index=True)
-        scores = pool[pool["metric"] == by].groupby([*group, "unit_key"], dropna=False)["value"].mean().reset_index()
-        best = scores.loc[scores.groupby(group, dropna=False)["value"].idxmin(), "unit_key"]
-        rows = pool[pool["unit_key"].isin(set(best))].copy()
-        label = rows["scenario"].astype(str)
-        for c in ("eta", "volume"):
-            if c in rows.columns:
-                label = label + rows[c].map(lambda v, c=c: "" if pd.isna(v) else f" {c}={format_setting(v)}")
-        rows["selected"] = label
-        rows["scenario"] = f"{scenario}_val"
-        for c in ("eta", "volume"):
-            if c in rows.columns:
-                rows[c] = np.nan
-        if teacher is not None:
-            rows["teacher"] = teacher
-        rows["unit_key"] = rows["unit_key"].astype(str) + f"|{scenario}_val|{teacher}"
-        frames.append(rows)
-    return pd.concat(frames, ignore_index=True)
+        return getattr(gains, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

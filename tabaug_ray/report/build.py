@@ -15,8 +15,11 @@ from tabaug_ray.results import ResultStore
 from tabaug_ray.report import aggregate as agg
 from tabaug_ray.report import plots as P
 from tabaug_ray.report import privacy as RP
+from tabaug_ray.report import teachers
 from tabaug_ray.report.mlda import plot_gain_vs_size_with_paper, teacher_verdicts, verdict_lines
+from tabaug_ray.report.metrics import headline
 from tabaug_ray.report.stats import FriedmanResult, friedman_nemenyi, teacher_split, wilcoxon_vs_baseline
+from tabaug_ray.report.verdict import leaderboard, method_gains, verdict_rows
 
 
 @dataclass
@@ -57,6 +60,10 @@ class Report:
     teacher_verdicts: pd.DataFrame | None = None
     alpha: float = 0.05
     n_rows: int = 0
+    verdict_metrics: list[str] = field(default_factory=list)  # the metrics the Verdict and leaderboard state
+    method_gains: pd.DataFrame | None = None  # `verdict.method_gains`: every method against the baseline
+    verdict: pd.DataFrame | None = None  # the best method per dataset x metric x group x model
+    leaderboard: pd.DataFrame | None = None
 
     @property
     def primary(self) -> str:
@@ -87,7 +94,7 @@ def build_report(
         with_plots: draw the PNG figures.
         experiment: keep only this experiment's rows (when a directory holds several).
         select_on_val: scenarios to add a validation-selected method for (`<scenario>_val`, see
-            `aggregate.validation_selected`), e.g. ["mlda"].
+            `teachers.validation_selected`), e.g. ["mlda"].
         compare_models: rank generators against each other: every model x scenario becomes a method
             (`tvae`, `vae_bgm+avg`; Low data keeps the bare model name) of one model column "all".
     """
@@ -107,11 +114,16 @@ def build_report(
     ok = agg.ok_rows(df)
     if not len(ok):
         raise TabaugError(f"no finished units with values in {out_dir / 'results'}")
+    named = bool(metrics)
     if metrics:
         metrics = [agg.check_choice(df, "metric", m, "--metric") for m in dict.fromkeys(metrics)]
+        diagnostic = [m for m in metrics if agg.is_descriptive(m)]
+        if diagnostic:
+            raise TabaugError(f"--metric {', '.join(diagnostic)}: a diagnostic or reference, not a quality metric: it "
+                              "is shown in the report's Diagnostics tables but never ranked, tested or plotted")
     else:
         first = agg.default_metric(df)
-        metrics = [first, *[m for m in agg.available(df, "metric") if m != first and not agg.is_descriptive(m)]]
+        metrics = [first, *[m for m in agg.available(df, "metric") if m != first and agg.is_quality(m)]]
     if baseline is not None:
         agg.check_choice(df, "scenario", baseline, "--baseline")
     else:
@@ -120,7 +132,7 @@ def build_report(
     for scenario in dict.fromkeys(select_on_val):
         if baseline is None:
             raise TabaugError(f"--select-on-val {scenario}: needs a baseline scenario (--baseline)")
-        chosen = agg.validation_selected(df, scenario, baseline)
+        chosen = teachers.validation_selected(df, scenario, baseline)
         share = chosen.drop_duplicates("unit_key")["selected"].value_counts(normalize=True)
         selected_notes.append(f"{scenario}_val: per group the setting of {scenario} or {baseline} with the lowest "
                               "val_rmse (real held-out training rows); chosen: "
@@ -155,10 +167,17 @@ def build_report(
         tests = [t for t in tests if len(t)]
         report.wilcoxon = pd.concat(tests, ignore_index=True) if tests else None
         report.pairs = agg.paired_values(df, metrics[0], baseline, directions=directions)
-        report.teacher_pairs = agg.teacher_student_pairs(df, report.pairs, metrics[0], baseline=baseline,
+        report.teacher_pairs = teachers.teacher_student_pairs(df, report.pairs, metrics[0], baseline=baseline,
                                                          directions=directions)
         if len(report.teacher_pairs):
             report.teacher_split = teacher_split(report.teacher_pairs)
+        report.verdict_metrics = list(metrics) if named else headline(metrics)
+        report.method_gains = method_gains(df, report.verdict_metrics, baseline, report.pair_settings,
+                                           directions=directions, alpha=alpha)
+        report.verdict = verdict_rows(report.method_gains)
+        if ok["dataset"].nunique() > 1:
+            report.leaderboard = leaderboard(df, report.verdict_metrics, baseline, report.pair_settings,
+                                             directions=directions)
     report.teacher_verdicts = teacher_verdicts(df, metrics[0], directions=directions)
     report.notes += verdict_lines(report.teacher_verdicts, metrics[0])
     models = [m for m in agg.available(df, "model") if not agg.is_reference(m)]
@@ -267,15 +286,26 @@ def make_plots(df: pd.DataFrame, report: Report) -> list[P.Plot]:
     """Draw every figure the data call for (see `plots`)."""
     out: list[P.Plot] = []
 
-    def add(fig, name: str, title: str, caption: str = "") -> None:
+    def add(fig, name: str, title: str, caption: str = "", section: str = "Plots") -> None:
         if fig is not None:
-            out.append(P.Plot(name=name, title=title, png=P.figure_png(fig), caption=caption))
+            out.append(P.Plot(name=name, title=title, png=P.figure_png(fig), caption=caption, section=section))
 
     primary, baseline, directions = report.primary, report.baseline, report.directions
-    for metric in report.metrics:
+    if report.method_gains is not None:
+        from tabaug_ray.report.verdict_plots import plot_gain_ci
+
+        for i, metric in enumerate(report.verdict_metrics):
+            relative = metric in agg.SCALE_DEPENDENT
+            add(plot_gain_ci(report.method_gains, metric, baseline, relative=relative), f"gain_ci_{metric}",
+                f"{metric}: gain over {baseline} with 95% confidence intervals",
+                f"{'Relative ' if relative else ''}{metric} gain of each method over {baseline} on matched folds × runs "
+                "(positive = better" + ("; relative: the metric is in the target's units" if relative else
+                                        f", in {metric}'s units") + "); bars: t 95% confidence intervals over the "
+                "pairs; the vertical line is no change.", section="Verdict" if i == 0 else "Plots")
+    for metric in (report.verdict_metrics or report.metrics[:1]):
         add(P.plot_metric_by_scenario(df, metric, baseline=baseline, directions=directions),
             f"{metric}_by_scenario", f"{metric} by scenario",
-            "Mean over folds and runs per dataset; error bars are one standard deviation.")
+            "Mean over folds × runs per dataset (repeats averaged first); error bars are one standard deviation.")
     if baseline is not None:
         for setting in P.setting_axes(report.pairs):
             add(P.plot_gain_vs_setting(report.pairs, setting, primary, baseline), f"gain_vs_{setting}",
@@ -292,7 +322,9 @@ def make_plots(df: pd.DataFrame, report: Report) -> list[P.Plot]:
         if res.metric == primary and res.ok:
             add(P.plot_cd_diagram(res), f"cd_{primary}_{_safe(res.model)}",
                 f"Critical-difference diagram: {primary} / {res.model}",
-                f"Mean ranks (1 = best) over {res.n_blocks} blocks; CD = {res.cd:.3g} at alpha = {report.alpha}.")
+                f"Mean ranks (1 = best) over {res.n_blocks} blocks; CD = {res.cd:.3g} at alpha = {report.alpha}; "
+                "Nemenyi depends on the other methods in the pool: Wilcoxon-Holm against the baseline is primary.",
+                section="Leaderboard")
     if report.sweep_trials is not None and len(report.sweep_trials):
         objective, mode = P.sweep_objective(report.sweep_trials, report.sweep_best, primary)
         add(P.plot_sweep(report.sweep_trials, objective, mode), "sweep", "Sweep trials",

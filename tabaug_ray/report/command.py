@@ -56,6 +56,7 @@ def parse_directions(items: list[str]) -> dict[str, str]:
 def run(args: argparse.Namespace) -> int:
     from tabaug_ray.report.build import build_report
     from tabaug_ray.report.render import RENDERERS, render_markdown, write_csv, write_plots
+    from tabaug_ray.report.sections import verdict_lines
 
     if not 0.0 < args.alpha < 1.0:
         raise TabaugError(f"--alpha must be in (0, 1), got {args.alpha=}")
@@ -83,4 +84,7 @@ def run(args: argparse.Namespace) -> int:
         out_file.write_text(RENDERERS[fmt](report), encoding="utf-8")
         written = [out_file]
     print(f"wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
+    lines = verdict_lines(report)
+    if lines:  # the answer first, also on the terminal
+        print("Verdict:\n" + "\n".join(f"  {line}" for line in lines), file=sys.stderr)
     return 0

@@ -24,8 +24,8 @@ from tabaug_ray.report.aggregate import (
     ok_rows,
     setting_roles,
     summary_table,
-    teacher_cells,
 )
+from tabaug_ray.report.teachers import teacher_cells
 
 DPI = 110
 
@@ -38,6 +38,7 @@ class Plot:
     title: str
     png: bytes
     caption: str = ""
+    section: str = "Plots"  # the report section the figure is shown in (Verdict, Leaderboard or Plots)
 
 
 def figure_png(fig) -> bytes:

@@ -69,7 +69,7 @@ def privacy_section(df: pd.DataFrame, privacy: pd.DataFrame, *, with_plot: bool)
 
 def privacy_table_frame(summary: pd.DataFrame) -> pd.DataFrame:
     """Display strings "mean (std)", one row per dataset / model / scenario."""
-    from tabaug_ray.report.render import format_mean_std
+    from tabaug_ray.report.tables import format_mean_std
 
     out = summary[["dataset", "model", "scenario"]].astype(str).copy()
     for metric, header in SHOWN:

@@ -19,7 +19,6 @@ from tabaug_ray.report.aggregate import (
     SCENARIO_ORDER,
     add_method_labels,
     collapse,
-    finite_teacher_pairs,
     is_reference,
     method_table,
     metric_direction,
@@ -28,8 +27,9 @@ from tabaug_ray.report.aggregate import (
     ordered,
     paired_values,
     setting_roles,
-    teacher_cells,
 )
+from tabaug_ray.report.verdict import min_pairs, too_few
+from tabaug_ray.report.teachers import finite_teacher_pairs, teacher_cells
 
 STRATUM = "preset"  # evaluation presets are different measurements: tested apart, never pooled
 
@@ -55,8 +55,9 @@ def wilcoxon_vs_baseline(
     `median_diff` are relative too (noted); otherwise raw differences.
     Evaluation presets (`STRATUM`) are different measurements (M = L = 100 vs 7,500 / 1,000): each
     is tested on its own, never pooled. p-values are Holm-corrected over the methods of one
-    (metric, model, preset) family. Fewer than 2 matched pairs gives "n/a (reason)"; all differences zero gives p = 1.0 with a note (scipy
-    cannot rank all-zero differences: depending on the version it warns or raises).
+    (metric, model, preset) family. Fewer non-zero pairs than can reach alpha (`verdict.min_pairs`: 6 at
+    0.05) give no p-value but the note "too few pairs for a test (n=...)"; all differences zero gives
+    p = 1.0 with a note (scipy cannot rank all-zero differences: it warns or raises).
 
     Args:
         df: the long results table.
@@ -99,10 +100,13 @@ def _family(sub: pd.DataFrame, metric: str, model: str, preset: str | None, base
             significant=False,
             note=f"relative differences ({p['dataset'].nunique()} datasets)" if relative else "",
         )
-        if len(p) < 2:
-            row["note"] = f"n/a (fewer than 2 matched pairs: n={len(p)})"
-        elif np.all(diff == 0):
+        nonzero = int(np.count_nonzero(diff))
+        if not len(p):
+            row["note"] = "n/a (no matched pairs: n=0)"
+        elif nonzero == 0:
             row.update(p_value=1.0, note="all differences zero: p = 1.0")
+        elif nonzero < min_pairs(alpha):  # 2 / 2**n > alpha: no outcome could be significant
+            row["note"] = too_few(nonzero)
         else:
             res = wilcoxon(diff)
             row.update(statistic=float(res.statistic), p_value=float(res.pvalue))
