@@ -325,7 +325,7 @@ def all_tables(report: Report) -> list[tuple[str, list[Table]]]:
 
 
 def _intro(report: Report) -> list[str]:
-    lines = [
+    lines = [*([f"This partial run {report.coverage}"] if getattr(report, "coverage", None) else []),
         f"Results directory: {report.out_dir}",
         f"Rows: {report.n_rows}; baseline: {report.baseline or '–'}; metrics for gains, tests and plots: "
         f"{', '.join(report.metrics)} (primary {report.primary})",
