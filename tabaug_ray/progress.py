@@ -217,7 +217,8 @@ def status_text(out: str, progress: Progress) -> str:
     else:
         pct = f" ({100 * progress.done / progress.planned:.0f} %)" if progress.planned else ""
         lines = [head, f"  planned   {progress.planned:>6} units", f"  done      {progress.done:>6}{pct}",
-                 f"  running   {progress.running:>6}", f"  failed    {progress.failed:>6}"
+                 f"  running   {progress.running:>6}" + (" (in flight: submitted to Ray, some may queue for a CPU)"
+                                                          if progress.running else ""), f"  failed    {progress.failed:>6}"
                  + (" (OUT/failed; a re-run retries them)" if progress.failed else ""),
                  f"  remaining {progress.remaining:>6}"]
     if progress.quarantined:

@@ -87,23 +87,26 @@ def test_pack_resume_reuse_status_and_coverage(tmp_path, capsys):
 
 def test_a_crash_mid_pack_loses_and_doubles_nothing(tmp_path):
     store = ResultStore(out=tmp_path)
-    for key in ("k1", "k2", "k3-x"):
-        store.write(key, rows(key))
-    table = store.read()
+    for key in ("k1", "k2", "k3-x"):  # a NaN value (a metric that failed) must pack too
+        store.write(key, rows(key) + [dict(rows(key, 1)[0], metric="nan", value=float("nan"))])
+    table, k2 = store.read(), pd.DataFrame(store.read_part("k2"))
     saved = {p.name: p.read_bytes() for p in (tmp_path / "results").iterdir()}
     first = pack_results(tmp_path)
-    assert (first.parts, first.units, first.rows) == (3, 3, 9)
+    assert (first.parts, first.units, first.rows) == (3, 3, 12)
     for name, data in saved.items():  # the crash: the pack is written, the parts not yet removed
         (tmp_path / "results" / name).write_bytes(data)
     store.write("k0", rows("k0"))  # and a unit that finished afterwards
     for reader in (ResultStore(out=tmp_path), ResultStore(out=tmp_path)):
         assert reader.done_keys() == {"k0", "k1", "k2", "k3-x"} and reader.verify() == []
-        assert len(reader.read()) == 12 and reader.read_part("k2") == store.read_part("k2")
+        assert len(reader.read()) == 15 and reader.check_unit("k2") is None
     second = pack_results(tmp_path)
-    assert (second.parts, second.packs, second.units, second.rows) == (4, 1, 4, 12)
+    assert (second.parts, second.packs, second.units, second.rows) == (4, 1, 4, 15)
     assert [p.name for p in (tmp_path / "results").iterdir()] == [second.pack]
     pd.testing.assert_frame_equal(ResultStore(out=tmp_path).read().iloc[3:].reset_index(drop=True), table)
     assert pack_results(tmp_path).pack == second.pack  # nothing to pack
+    packed = ResultStore(out=tmp_path)
+    pd.testing.assert_frame_equal(pd.DataFrame(packed.read_part("k2")), k2)  # what --reuse copies
+    assert packed.check_unit("k2") is None and packed.check_unit("k9") == "not found"
 
 
 def test_bad_parts_stop_a_pack_and_a_bad_pack_is_quarantined(tmp_path, capsys):
