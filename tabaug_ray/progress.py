@@ -2,8 +2,8 @@
 (`tabaug status OUT`) and the coverage line of a partial run's report. No Ray here.
 
 `tabaug run` records, atomically, two small files in OUT:
-- `plan.json` at start: the whole grid of the config (every unit's key, label, kind, whether it
-  writes results, its CPUs), also when `--only` runs a slice of it;
+- `plan.json` at start: the whole grid of the config (every unit's key, kind, whether it writes
+  results, its CPUs), also when `--only` runs a slice of it;
 - `progress.json` while it runs: the driver's pid and host, the CPUs of the cluster, the result
   units this run is to finish and the ones in flight (rewritten when they change, at most every
   `LiveState.MIN_GAP` seconds, and every `HEARTBEAT` seconds), and its end state.
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import pyarrow as pa
 
-from tabaug_ray.errors import warn
+from tabaug_ray.errors import TabaugError, warn
 from tabaug_ray.results import ResultStore
 
 if TYPE_CHECKING:
@@ -41,9 +41,10 @@ def _now() -> str:
 
 def save_plan(store: ResultStore, units: Iterable["Unit"], *, config_hash: str, experiment: str) -> None:
     """Record the config's whole grid in OUT/plan.json (atomically)."""
-    rows = [{"key": u.key, "label": u.label, "kind": u.kind, "writes_results": u.writes_results,
-             "num_cpus": u.num_cpus} for u in units]
-    text = json.dumps({"experiment": experiment, "config_hash": config_hash, "written": _now(), "units": rows})
+    rows = [{"key": u.key, "kind": u.kind, "writes_results": u.writes_results, "num_cpus": u.num_cpus}
+            for u in units]
+    text = json.dumps({"experiment": experiment, "config_hash": config_hash, "written": _now(), "units": rows},
+                      separators=(",", ":"))
     store.storage.write_bytes(text.encode(), PLAN)
 
 
@@ -68,7 +69,7 @@ class LiveState:
     MIN_GAP = 2.0
 
     def __init__(self, *, store: ResultStore, todo: Iterable[str], cpus: float) -> None:
-        self.store, self.last, self.running = store, 0.0, None
+        self.store, self.last, self.running, self.failed = store, 0.0, None, False
         self.state = {"pid": os.getpid(), "host": socket.gethostname(), "started": _now(),
                       "started_at": time.time(), "cpus": cpus, "todo": sorted(todo), "state": "running"}
         self.update([], force=True)
@@ -88,8 +89,10 @@ class LiveState:
         self.state.update(fields)
         try:
             self.store.storage.write_bytes(json.dumps(self.state).encode(), LIVE)
-        except OSError as exc:  # status is best effort; the run goes on (a full disk stops it elsewhere)
-            warn(f"cannot update {self.store.storage.path(LIVE)}: {exc}")
+        except (OSError, TabaugError) as exc:  # status is best effort: the run goes on (a full disk stops
+            if not self.failed:                # it when it writes a part), warned once
+                warn(f"cannot update {self.store.storage.path(LIVE)} for `tabaug status`: {exc}")
+            self.failed = True
 
 
 @dataclass

@@ -52,7 +52,9 @@ def test_pack_resume_reuse_status_and_coverage(tmp_path, capsys):
         time.sleep(0.2)
     assert run.returncode == 0, run.stderr.read()
     assert True in seen, "status never saw the unit in flight"
+    snapshot = files(out)
     text = status(out, capsys)
+    assert files(out) == snapshot  # status only reads
     assert "run finished" in text and "planned        2 units" in text and "done           1 (50 %)" in text
     assert "remaining      1" in text and "ETA       ~" in text and "if run again for 1 unit(s) on 2 CPUs" in text
     progress = read_progress(out)
