@@ -143,3 +143,29 @@ def test_status_and_pack_refuse_a_bad_out_on_one_line(tmp_path, capsys, make):
         assert err.count("\n") == 0 and err.startswith("tabaug: error:") and str(out) in err
         assert ("no such directory" if make == "missing" else "not a run directory") in err
     assert not out.exists() or sorted(os.listdir(out)) == ["notes.txt"]
+
+
+def test_coverage_counts_and_eta_of_a_partial_run(tmp_path, capsys):
+    from tabaug_ray.pipelines.base import Unit
+    from tabaug_ray.progress import LiveState, save_plan
+
+    store = ResultStore(out=tmp_path)
+    units = [Unit(key=f"k{i:03d}", kind="fit", dataset="d", fold=0, run=0) for i in range(120)]
+    producer = Unit(key="teacher", kind="teach", dataset="d", fold=0, run=0, writes_results=False, keep_value=True)
+    save_plan(store, [producer, *units], config_hash="h", experiment="e")
+    for unit in units[:37]:
+        store.write(unit.key, [dict(r, seconds=10.0) for r in rows(unit.key, 1)])
+    for unit in (units[0], units[50], units[51]):  # a failure later retried and done is not a failure
+        store.record_failure(unit.key, {"unit_key": unit.key, "error": "boom"})
+    live = LiveState(store=store, todo=[u.key for u in units[37:60]], cpus=2)
+    live.update([units[40].key, units[41].key], force=True)
+    progress = read_progress(tmp_path, with_eta=True)
+    assert progress.coverage_line() == "covers 37 of 120 units (31 %): 2 failed, 81 not run"
+    assert (progress.running, progress.remaining, progress.alive) == (2, 79, True)
+    assert progress.eta_units == 21 and progress.eta_seconds == pytest.approx(21 * 10.0 / 2)
+    text = status(tmp_path, capsys)
+    assert "run in progress" in text and "running        2 (in flight" in text and "ETA       ~2 min for 21 unit(s) on 2 CPUs" in text
+    live.close(finished=False)
+    text = status(tmp_path, capsys)
+    assert "run stopped" in text and "running        0" in text and "remaining     81" in text
+    assert "ETA       ~7 min if run again for 83 unit(s) on 2 CPUs" in text  # the failed 2 are retried
