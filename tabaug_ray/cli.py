@@ -1,4 +1,4 @@
-"""`tabaug` command line: datasets | run | sweep | evaluate | report.
+"""`tabaug` command line: datasets | run | sweep | evaluate | report | results pack | status.
 
 Each sub-command lives in the package that owns it, as a module with `add_parser(subparsers)`
 (which sets `func`) so that start-up stays fast: heavy imports happen inside the command.
@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "tabaug_ray.distributed.command",
     "tabaug_ray.evaluate.command",
     "tabaug_ray.report.command",
+    "tabaug_ray.store_command",
 )
 
 

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import pandas as pd
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401 - pa.compute
 import pyarrow.parquet as pq
 
 from tabaug_ray.errors import TabaugError, warn
@@ -45,6 +47,12 @@ SCHEMA = pa.schema([
 ])
 COLUMNS = tuple(SCHEMA.names)
 SUFFIX = ".parquet"
+PACK_PREFIX = "packed-"
+PACK_META = b"tabaug_pack"  # footer key: JSON {"units": {unit_key: rows}}
+
+
+def is_pack(name: str) -> bool:
+    return name.startswith(PACK_PREFIX) and name.endswith(SUFFIX)
 
 
 def make_record(config: "ExperimentConfig", unit: "Unit", *, scenario: str, model: str, metric: str, value: float,
@@ -74,13 +82,37 @@ class ResultStore:
 
     def __init__(self, *, out: str | os.PathLike) -> None:
         self.storage = Storage(uri=out)
+        self._pack_cache: dict[str, pa.Table] = {}
+        self._pack_checks: dict[str, str | None] = {}
 
     def has(self, unit_key: str) -> bool:
-        return self.storage.exists("results", f"{unit_key}{SUFFIX}")
+        return self.storage.exists("results", f"{unit_key}{SUFFIX}") or unit_key in self.packed_units()
+
+    def part_names(self) -> list[str]:
+        """Names of the per-unit parts (packs excluded), sorted."""
+        return [n for n in self.storage.list("results", SUFFIX) if not is_pack(n)]
+
+    def pack_names(self) -> list[str]:
+        return [n for n in self.storage.list("results", SUFFIX) if is_pack(n)]
+
+    def pack_units(self, name: str) -> dict[str, int]:
+        """unit key -> rows of pack `name`, from its footer (raises on an unreadable pack)."""
+        meta = pq.read_metadata(self.storage.path("results", name), filesystem=self.storage.fs).metadata or {}
+        return json.loads(meta[PACK_META])["units"]
+
+    def packed_units(self) -> dict[str, str]:
+        """unit key -> the pack holding it, over every readable pack."""
+        out: dict[str, str] = {}
+        for name in self.pack_names():
+            try:
+                out.update(dict.fromkeys(self.pack_units(name), name))
+            except (pa.ArrowException, OSError, KeyError, ValueError):
+                continue  # a bad pack: `verify` names and quarantines it
+        return out
 
     def done_keys(self) -> set[str]:
-        """Keys of the parts present (`verify` first to leave out torn or foreign ones)."""
-        return {name.removesuffix(SUFFIX) for name in self.storage.list("results", SUFFIX)}
+        """Keys of the parts and packed units present (`verify` first to leave out torn or foreign ones)."""
+        return {name.removesuffix(SUFFIX) for name in self.part_names()} | set(self.packed_units())
 
     def write(self, unit_key: str, records: Iterable[Mapping[str, Any]]) -> None:
         """Write one unit's rows atomically; every row must carry the REQUIRED columns."""
@@ -129,58 +161,143 @@ class ResultStore:
                 return f"holds rows of unit {stats.min}, not {key}"
         return None
 
+    def check_pack(self, name: str, table: pa.Table | None = None) -> str | None:
+        """What is wrong with pack `name` (None: every unit its footer names, with that many rows,
+        and no other rows); reads its footer and its unit_key column (or `table`, already read)."""
+        path = self.storage.path("results", name)
+        try:
+            meta = pq.read_metadata(path, filesystem=self.storage.fs)
+            units = json.loads((meta.metadata or {})[PACK_META])["units"]
+            if table is None:
+                table = pq.read_table(path, columns=["unit_key"], filesystem=self.storage.fs)
+        except KeyError:
+            return "not a pack (no unit list in its footer)"
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            return f"unreadable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+        missing = [c for c in REQUIRED if c not in meta.schema.names]
+        if missing:
+            return f"not a result pack (lacks columns {missing})"
+        counts = table.column("unit_key").value_counts().to_pylist()
+        found = {c["values"]: c["counts"] for c in counts}
+        if not units or found != units:
+            return f"holds {sum(found.values())} rows of {len(found)} units, its footer lists {len(units)} units"
+        return None
+
     def verify(self, *, quarantine: bool = True) -> list[BadPart]:
-        """Check every part (`check_part`); each bad one is named in a warning and, with
-        `quarantine`, moved to OUT/quarantine/ so that its unit is no longer done and runs again."""
+        """Check every part (`check_part`) and pack (`check_pack`); each bad one is named in a warning
+        and, with `quarantine`, moved to OUT/quarantine/ so that its units are no longer done and run
+        again."""
         bad = []
         for name in self.storage.list("results", SUFFIX):
-            reason = self.check_part(name)
+            reason = self.check_pack(name) if is_pack(name) else self.check_part(name)
             if reason is None:
                 continue
             bad.append(BadPart(name=name, reason=reason))
             where = self.storage.path("results", name)
             if quarantine:
                 target = self.storage.move(("results", name), ("quarantine", name))
-                warn(f"{where}: {reason}; moved to {target}, its unit runs again")
+                warn(f"{where}: {reason}; moved to {target}, {'its units run' if is_pack(name) else 'its unit runs'} again")
             else:
                 warn(f"{where}: {reason}; left out")
         return bad
 
     # ----------------------------------------------------------------------------------- reading
-    def read(self) -> pd.DataFrame:
-        """The whole long table (empty with the right columns when nothing is stored); a bad part
-        raises (see `read_checked` to leave bad parts out)."""
-        names = self.storage.list("results", SUFFIX)
-        if not names:
-            return SCHEMA.empty_table().to_pandas()
-        return pa.concat_tables([self._part(n) for n in names]).to_pandas()
+    def read(self, *, columns: list[str] | None = None) -> pd.DataFrame:
+        """The whole long table (empty with the right columns when nothing is stored); a bad part or
+        pack raises (see `read_checked` to leave bad ones out). `columns`: read only these."""
+        tables, _ = self._tables(strict=True, columns=columns)
+        return self._ordered(tables, columns).to_pandas()
 
     def read_checked(self) -> tuple[pd.DataFrame, list[BadPart]]:
-        """The long table from every readable part whose rows are its own unit's, and the parts
-        left out (named, not moved: reading changes nothing in OUT)."""
+        """The long table from every readable part whose rows are its own unit's and every sound pack,
+        and the parts / packs left out (named, not moved: reading changes nothing in OUT)."""
+        tables, bad = self._tables(strict=False)
+        return self._ordered(tables).to_pandas(), bad
+
+    def read_table(self) -> pa.Table:
+        """The long table as Arrow, in its canonical order (bad parts or packs raise)."""
+        return self._ordered(self._tables(strict=True)[0])
+
+    def read_part(self, unit_key: str) -> list[dict]:
+        """One finished unit's rows (from its part, else from the pack holding it)."""
+        if self.storage.exists("results", f"{unit_key}{SUFFIX}"):
+            return self._part(f"{unit_key}{SUFFIX}").to_pylist()
+        pack = self.packed_units()[unit_key]
+        if pack not in self._pack_cache:
+            self._pack_cache[pack] = self._part(pack)
+        table = self._pack_cache[pack]
+        return table.filter(pa.compute.equal(table.column("unit_key"), unit_key)).to_pylist()
+
+    def check_unit(self, unit_key: str) -> str | None:
+        """What is wrong with the stored rows of `unit_key` (its part, else its pack); None: sound."""
+        if self.storage.exists("results", f"{unit_key}{SUFFIX}"):
+            return self.check_part(f"{unit_key}{SUFFIX}")
+        pack = self.packed_units().get(unit_key)
+        if pack is None:
+            return "not found"
+        if pack not in self._pack_checks:
+            self._pack_checks[pack] = self.check_pack(pack)
+        return self._pack_checks[pack]
+
+    def _part(self, name: str, columns: list[str] | None = None) -> pa.Table:
+        table = pq.read_table(self.storage.path("results", name), schema=SCHEMA, filesystem=self.storage.fs,
+                              columns=columns)
+        return table.replace_schema_metadata(None)
+
+    def _tables(self, *, strict: bool, columns: list[str] | None = None) -> tuple[list[pa.Table], list[BadPart]]:
+        """Every part's table and every pack's rows of units without a part; with `strict`, a bad
+        one raises, else it is left out and named."""
+        if columns is not None and "unit_key" not in columns:
+            columns = [*columns, "unit_key"]
         tables, bad = [], []
-        for name in self.storage.list("results", SUFFIX):
+        parts = self.part_names()
+        for name in parts:
             try:  # one read per part: the checks of `check_part`, on the table itself
-                table = self._part(name)
+                table = self._part(name, columns)
             except (pa.ArrowException, OSError) as exc:
+                if strict:
+                    raise
                 first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 bad.append(BadPart(name=name, reason=f"unreadable ({first})"))
                 continue
+            key = name.removesuffix(SUFFIX)
             keys = set(table.column("unit_key").unique().to_pylist())
-            if keys != {name.removesuffix(SUFFIX)}:
+            if keys != {key} and not strict:
                 bad.append(BadPart(name=name, reason="holds no rows" if not keys else
-                                   f"holds rows of unit(s) {sorted(map(str, keys))[:3]}, not {name.removesuffix(SUFFIX)}"))
+                                   f"holds rows of unit(s) {sorted(map(str, keys))[:3]}, not {key}"))
                 continue
             tables.append(table)
-        table = pa.concat_tables(tables) if tables else SCHEMA.empty_table()
-        return table.to_pandas(), bad
+        in_parts = {name.removesuffix(SUFFIX) for name in parts}
+        for name in self.pack_names():
+            try:
+                table = self._part(name, columns)
+                reason = None if strict else self.check_pack(name, table)
+            except (pa.ArrowException, OSError) as exc:
+                if strict:
+                    raise
+                reason = f"unreadable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+            if reason is not None:
+                bad.append(BadPart(name=name, reason=reason))
+                continue
+            if in_parts:  # a unit in a part and a pack: the part's rows (an interrupted pack)
+                table = table.filter(pa.compute.invert(pa.compute.is_in(
+                    table.column("unit_key"), value_set=pa.array(sorted(in_parts), pa.string()))))
+            tables.append(table)
+        return tables, bad
 
-    def read_part(self, unit_key: str) -> list[dict]:
-        """One finished unit's rows."""
-        return self._part(f"{unit_key}{SUFFIX}").to_pylist()
-
-    def _part(self, name: str) -> pa.Table:
-        return pq.read_table(self.storage.path("results", name), schema=SCHEMA, filesystem=self.storage.fs)
+    @staticmethod
+    def _ordered(tables: list[pa.Table], columns: list[str] | None = None) -> pa.Table:
+        """Concatenate and order rows as the parts alone would be read: by part name, each unit's
+        rows in their stored order (a stable sort), so packing changes no report."""
+        if not tables:
+            empty = SCHEMA.empty_table()
+            return empty.select(columns) if columns else empty
+        table = pa.concat_tables(tables)
+        names = np.array([f"{key}{SUFFIX}" for key in table.column("unit_key").to_pylist()])
+        order = np.argsort(names, kind="stable")
+        if not np.array_equal(order, np.arange(len(order))):
+            table = table.take(pa.array(order))
+        return table.select(columns) if columns else table
 
     # ------------------------------------------------------------------------------------ config
     def save_config(self, text: str, *, config_hash: str, resolved: Mapping[str, Any]) -> None:

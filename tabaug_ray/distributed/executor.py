@@ -14,7 +14,8 @@ from tabaug_ray.distributed.actors import RemoteValue, host_class, set_threads
 from tabaug_ray.distributed.artifacts import ArtifactStore
 from tabaug_ray.distributed.connect import WORKER_ENV, check_address, init_ray  # noqa: F401 - re-exported
 from tabaug_ray.distributed.reuse import check_sources, reuse_units
-from tabaug_ray.pipelines.base import RunContext, Unit, UnitResult, pipeline_module
+from tabaug_ray.pipelines.base import RunContext, Selection, Unit, UnitResult, pipeline_module
+from tabaug_ray.progress import LiveState, save_plan
 from tabaug_ray.results import ResultStore
 from tabaug_ray.storage import DiskFull
 
@@ -134,7 +135,9 @@ class Executor:
             from tabaug_ray.distributed.seeds import fit_per_seed
 
             self.ctx = replace(self.ctx, seed_runner=fit_per_seed)
-        units = self.plan()
+        units = self.plan()  # the whole grid goes to OUT/plan.json for `tabaug status` and the report's coverage
+        grid = pipeline_module(self.pipeline.kind).plan(self.ctx) if isinstance(self.pipeline, Selection) else units
+        save_plan(store, grid, config_hash=config.results_hash, experiment=config.experiment.name)
         artifacts.verify(u.key for u in units if u.keep_value)  # an artifact that fails its HMAC is never loaded
         reused = reuse_units(units, sources=self.reuse, store=store, artifacts=artifacts,
                              config=config) if self.reuse else 0
@@ -205,6 +208,7 @@ class _Schedule:
         self.recreated: set[str] = set()
         self.retried: set[str] = set()
         self.force = False
+        self.live = LiveState(store=store, todo=[u.key for u in todo if u.writes_results], cpus=cpus)
 
     def run(self) -> None:
         import ray
@@ -229,6 +233,7 @@ class _Schedule:
             self.bar.set_postfix(busy_cpus=_busy_cpus(), hosts=len(self.hosts),
                                  left=len(self.in_flight) + len(self.waiting), failed=len(self.summary.failed),
                                  refresh=False)
+            self.live.update(u.key for u, _, _ in self.in_flight.values())
 
     def submit_ready(self) -> int:
         """Submit, in plan order, every waiting unit that can run now; returns how many left the queue."""
@@ -378,6 +383,7 @@ class _Schedule:
         """Kill the hosts still alive (none after a complete run)."""
         for key in list(self.hosts):
             self.stop_host(key, timeout=5.0)
+        self.live.close(finished=not self.waiting and not self.in_flight)
 
 
 def _dead(host: Any) -> bool:

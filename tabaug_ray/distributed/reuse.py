@@ -45,9 +45,9 @@ def reuse_units(units: Sequence[Unit], *, sources: Sequence[str | os.PathLike], 
             if unit.keep_value and not artifacts.has(unit.key) and src_artifacts.has(unit.key):
                 artifacts.copy_from(src_artifacts, unit.key)  # only if its signature verifies
             if unit.writes_results and unit.key not in done and unit.key in src_done:
-                reason = src_store.check_part(f"{unit.key}.parquet")
+                reason = src_store.check_unit(unit.key)  # its part, or the pack holding it (`tabaug results pack`)
                 if reason is not None:
-                    warn(f"--reuse {source}: result part {unit.key}.parquet {reason}; not copied, the unit runs here")
+                    warn(f"--reuse {source}: the result rows of {unit.key} {reason}; not copied, the unit runs here")
                     continue
                 store.write(unit.key, [dict(row, experiment=config.experiment.name)
                                        for row in src_store.read_part(unit.key)])

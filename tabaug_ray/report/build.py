@@ -11,6 +11,7 @@ import pandas as pd
 
 from tabaug_ray.config import EvaluationSection, upgrade_stored, validate
 from tabaug_ray.errors import TabaugError
+from tabaug_ray.progress import read_progress
 from tabaug_ray.results import ResultStore
 from tabaug_ray.report import aggregate as agg
 from tabaug_ray.report import plots as P
@@ -64,6 +65,7 @@ class Report:
     method_gains: pd.DataFrame | None = None  # `verdict.method_gains`: every method against the baseline
     verdict: pd.DataFrame | None = None  # the best method per dataset x metric x group x model
     leaderboard: pd.DataFrame | None = None
+    coverage: str | None = None  # a partial run: "covers 37 of 120 units (31 %): 2 failed, 81 not run"
 
     @property
     def primary(self) -> str:
@@ -147,6 +149,7 @@ def build_report(
         summary=agg.summary_table(df, directions=directions, baseline=baseline), settings=list(roles.shown),
         pair_settings=list(roles.pair), failed=_failures(df, out_dir), alpha=alpha, n_rows=len(df),
     )
+    report.coverage = read_progress(out_dir).coverage_line()
     report.notes += selected_notes
     if bad_parts:
         report.notes.append(f"{len(bad_parts)} result part(s) unreadable, left out: "

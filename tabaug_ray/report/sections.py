@@ -333,7 +333,7 @@ def section_caption(report: Report, heading: str) -> str:
 
 
 def intro(report: Report) -> list[str]:
-    lines = [
+    lines = ([f"This partial run {report.coverage}"] if report.coverage else []) + [
         f"Results directory: {report.out_dir}",
         f"Rows: {report.n_rows}; baseline: {report.baseline or '–'}; quality metrics tested: "
         f"{', '.join(report.metrics)} (primary {report.primary}); in the Verdict, leaderboard, gains and plots: "
