@@ -283,16 +283,30 @@ def plot_sweep(trials: pd.DataFrame, objective: str | None, mode: str):
 
 # ------------------------------------------------------------------------ critical difference
 def plot_cd_diagram(result) -> object | None:
-    """Critical-difference diagram (scikit-posthocs) of a `stats.FriedmanResult`."""
-    from scikit_posthocs import critical_difference_diagram
+    """Critical-difference diagram (scikit-posthocs) of a `stats.FriedmanResult`.
+
+    Patched around scikit-posthocs 0.11: its crossbars come from `_find_maximal_cliques`, a list of
+    Python sets whose order follows string hashing, and crossbars with the same lowest rank are
+    stacked in that order, so the same data drew different PNGs in processes with different
+    PYTHONHASHSEED (measured: 3 seeds, 3 images), and each crossbar's line visits its methods in set
+order. Here each clique is a list sorted by rank and the cliques are sorted by their members' names.
+    """
+    from scikit_posthocs import _plotting, critical_difference_diagram
 
     if not result.ok:
         return None
     k = len(result.mean_ranks)
     fig = _figure(8.0, 1.2 + 0.32 * k)
     ax = fig.subplots()
-    critical_difference_diagram(result.mean_ranks, result.nemenyi, ax=ax, cd=result.cd,
-                                label_props={"fontsize": 8})
+    find = _plotting._find_maximal_cliques
+    rank = result.mean_ranks.to_dict()
+    _plotting._find_maximal_cliques = lambda adj: sorted(  # each crossbar a list drawn left to right
+        (sorted(bar, key=lambda m: (rank[m], str(m))) for bar in find(adj)), key=lambda bar: [str(m) for m in bar])
+    try:
+        critical_difference_diagram(result.mean_ranks, result.nemenyi, ax=ax, cd=result.cd,
+                                    label_props={"fontsize": 8})
+    finally:
+        _plotting._find_maximal_cliques = find
     fig.suptitle(f"{result.metric} / {result.model}: mean rank over {result.n_blocks} blocks "
                  f"(Friedman p = {result.p_value:.3g}); bars join methods Nemenyi cannot separate",
                  fontsize=9)
