@@ -21,6 +21,8 @@ from tabaug_ray.distributed.executor import Executor
 from tabaug_ray.distributed.store import ResultStore
 from tabaug_ray.pipelines.base import RunContext
 
+from conftest import mlda_toml
+
 TINY = """
 [experiment]
 name = "tiny"
@@ -159,29 +161,16 @@ def test_worker_killed_mid_unit_is_retried(tmp_path, local_ray):
     assert ResultStore(out=tmp_path / "out").done_keys().__len__() == 2
 
 
-MLDA_BAD_TEACHER = """
-[experiment]
-name = "bad_teacher"
-kind = "mlda"
-folds = 2
-
-[[datasets]]
-name = "diabetes"
-
-[mlda]
-train_sizes = [200]
-volumes = [200]
-augmenters = ["none", "mlda"]
-teachers = ["extra_trees"]
-teacher_params = {{ extra_trees = {{ n_jobs = {n_jobs} }} }}
-student_params = {{ mlp = {{ max_epochs = 30 }} }}
-references = false
-"""
+def bad_teacher(n_jobs: int) -> str:
+    """Per fold: an extra-trees teacher (fails with n_jobs=0), a `none` and an `mlda` student."""
+    return mlda_toml("bad_teacher", volumes=[200], augmenters=["none", "mlda"], teachers=["extra_trees"],
+                     teacher_params={"extra_trees": {"n_jobs": n_jobs}}, student_params={"max_epochs": 30},
+                     references=False)
 
 
 def test_failed_units_are_recorded_reported_and_retried(tmp_path):
     config = tmp_path / "bad.toml"
-    config.write_text(MLDA_BAD_TEACHER.format(n_jobs=0))
+    config.write_text(bad_teacher(n_jobs=0))
     out = tmp_path / "out"
     proc = cli("run", str(config), "--out", str(out), "--no-progress")
     assert proc.returncode == 1

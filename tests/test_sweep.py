@@ -12,23 +12,10 @@ from tabaug_ray.cli import main
 from tabaug_ray.distributed.sweep import apply_overrides, load_sweep
 from tabaug_ray.errors import TabaugError
 
-BASE = """
-[experiment]
-name = "sweep_base"
-kind = "mlda"
-folds = 2
+from conftest import mlda_toml
 
-[[datasets]]
-name = "diabetes"
-
-[mlda]
-train_sizes = [200]
-etas = [0.05]
-volumes = [200]
-augmenters = ["mlda"]
-teachers = ["lightgbm"]
-student_params = { mlp = { max_epochs = 40, patience = 5 } }
-"""
+BASE = mlda_toml("sweep_base", etas=[0.05], volumes=[200], augmenters=["mlda"],
+                 student_params={"max_epochs": 40, "patience": 5})
 
 SWEEP = """
 [sweep]
