@@ -24,6 +24,19 @@ def _data_dir() -> Path | None:
     return None
 
 
+@pytest.fixture(scope="module")
+def module_ray():
+    """One local Ray for the module (warm workers; executors join it), shut down after the module: a
+    test elsewhere checks that a refused command never starts Ray."""
+    import ray
+
+    from tabaug_ray.distributed.connect import init_ray
+
+    init_ray(address=None, max_cpus=2)
+    yield
+    ray.shutdown()
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The real datasets folder; the suite requires it (CI has ../shared beside the clone)."""

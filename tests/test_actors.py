@@ -22,7 +22,7 @@ from tabaug_ray.config import load_config
 from tabaug_ray.data.schema import ColumnSpec
 from tabaug_ray.distributed.actors import RemoteValue, host_class
 from tabaug_ray.distributed.artifacts import ArtifactStore
-from tabaug_ray.distributed.executor import Executor, execute_unit, init_ray
+from tabaug_ray.distributed.executor import Executor, execute_unit
 from tabaug_ray.distributed.store import ResultStore
 from tabaug_ray.generators import VAEBGM
 from tabaug_ray.learners import make_teacher
@@ -43,14 +43,6 @@ def mlda_config(tmp_path: Path, *, name: str, folds: int = 2, etas=(0.01, 0.05, 
                               student_params={"max_epochs": 10, "hidden": [32]}, references=False,
                               vae={"n_seeds": 2, "max_epochs": 15, "n_init": 1}, extra=f"[execution]\n{execution}"))
     return load_config(path)
-
-
-@pytest.fixture(scope="module")
-def module_ray():
-    """One local Ray for the module (warm workers; the executor joins it)."""
-    init_ray(address=None, max_cpus=2)
-    yield
-    ray.shutdown()
 
 
 def run(config, out: Path, data_dir: Path, **kwargs):
