@@ -49,6 +49,14 @@ utility = false
 """
 
 
+def tiny_config(dataset: str, *, extra: str = "", body: str | None = None, kind: str = "inductive_bias",
+                folds: str = "2", n_low: int = 60, experiment_extra: str = "") -> str:
+    """The smallest experiment around a `[[datasets]]` entry (its TOML lines; `extra` goes after them):
+    one Low-data VAE-BGM seed for 2 epochs, one realistic repeat, no utility (also tests/test_bad_inputs.py)."""
+    return TINY.format(kind=kind, folds=folds, dataset=dataset, extra=extra, experiment_extra=experiment_extra) + (
+        BIAS.format(n_low=n_low) if body is None else body)
+
+
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="tabaug_bad_inputs_"))
     frame = pd.read_csv(DATA / "abalone.csv.gz").head(1000)
@@ -67,8 +75,8 @@ def main() -> int:
             return file
         if dataset is None:
             dataset = f'name = "d"\npath = "{path or good_csv}"\ntarget = "{target}"\ntask = "{task}"'
-        text = TINY.format(kind=kind, folds=folds, dataset=dataset, extra=extra,
-                           experiment_extra=experiment_extra) + (BIAS.format(n_low=n_low) if body is None else body)
+        text = tiny_config(dataset, extra=extra, body=body, kind=kind, folds=folds, n_low=n_low,
+                           experiment_extra=experiment_extra)
         file.write_text(text)
         return file
 

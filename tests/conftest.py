@@ -24,6 +24,19 @@ def _data_dir() -> Path | None:
     return None
 
 
+@pytest.fixture(scope="module")
+def module_ray():
+    """One local Ray for the module (warm workers; executors join it), shut down after the module: a
+    test elsewhere checks that a refused command never starts Ray."""
+    import ray
+
+    from tabaug_ray.distributed.connect import init_ray
+
+    init_ray(address=None, max_cpus=2)
+    yield
+    ray.shutdown()
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The real datasets folder; the suite requires it (CI has ../shared beside the clone)."""
@@ -66,3 +79,37 @@ def manifest_xy(data_dir, name: str) -> tuple[np.ndarray, np.ndarray, list[int]]
     for c in cats:
         features[c] = pd.Categorical(features[c]).codes
     return features.to_numpy(float), frame[row["target"]].to_numpy(float), [features.columns.get_loc(c) for c in cats]
+
+
+def toml_value(value) -> str:
+    """A Python value as TOML: strings, numbers, booleans, lists and (inline) tables."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
+    return repr(value)
+
+
+def toml_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else toml_value(key)
+
+
+def mlda_toml(name: str, *, folds: int = 2, dataset: str = "diabetes", train_sizes=(200,), etas=None,
+              volumes=("2x",), augmenters=("none", "mlda"), teachers=("lightgbm",), teacher_params=None,
+              student_params=None, vae: dict | None = None, extra: str = "", **mlda) -> str:
+    """The tests' tiny MLDA experiment as TOML text: one dataset, one train size, LightGBM teachers and
+    a small MLP student (`student_params` replaces its settings); `mlda` adds [mlda] fields (e.g.
+    `references=False`), `vae` a [vae] section (generator augmenters), `extra` text after them."""
+    fields = {"train_sizes": train_sizes, "etas": etas, "volumes": volumes, "augmenters": augmenters,
+              "teachers": teachers, "teacher_params": teacher_params,
+              "student_params": {"mlp": student_params or {"max_epochs": 30, "patience": 5}}, **mlda}
+    lines = ["[experiment]", f"name = {toml_value(name)}", 'kind = "mlda"', f"folds = {folds}", "",
+             "[[datasets]]", f"name = {toml_value(dataset)}", "", "[mlda]"]
+    lines += [f"{k} = {toml_value(v)}" for k, v in fields.items() if v is not None]
+    if vae:
+        lines += ["", "[vae]"] + [f"{k} = {toml_value(v)}" for k, v in vae.items()]
+    return "\n".join(lines) + "\n" + (f"\n{extra}\n" if extra else "")

@@ -22,57 +22,27 @@ from tabaug_ray.config import load_config
 from tabaug_ray.data.schema import ColumnSpec
 from tabaug_ray.distributed.actors import RemoteValue, host_class
 from tabaug_ray.distributed.artifacts import ArtifactStore
-from tabaug_ray.distributed.executor import Executor, execute_unit, init_ray
+from tabaug_ray.distributed.executor import Executor, execute_unit
 from tabaug_ray.distributed.store import ResultStore
 from tabaug_ray.generators import VAEBGM
 from tabaug_ray.learners import make_teacher
 from tabaug_ray.pipelines import mlda as mlda_pipeline
 from tabaug_ray.pipelines.base import RunContext, pipeline_module
 
+from conftest import mlda_toml
+
 TIMING = {"seconds", "fit_seconds", "init_seconds", "eval_seconds"}
-
-MLDA = """
-[experiment]
-name = "hosts"
-kind = "mlda"
-folds = {folds}
-
-[[datasets]]
-name = "medical_insurance"
-
-[mlda]
-train_sizes = [150]
-volumes = [150]
-etas = {etas}
-augmenters = {augmenters}
-teachers = {teachers}
-student_params = {{ mlp = {{ max_epochs = 10, hidden = [32] }} }}
-references = false  # these tests count producers and consumers; the LightGBM reference is no host's
-
-[vae]
-n_seeds = 2
-max_epochs = 15
-n_init = 1
-
-[execution]
-{execution}
-"""
-
 
 def mlda_config(tmp_path: Path, *, name: str, folds: int = 2, etas=(0.01, 0.05, 0.1), augmenters=("none", "mlda"),
                 teachers=("lightgbm",), execution: str = ""):
+    """A small MLDA run on medical_insurance; no LightGBM reference (these tests count producers and
+    consumers, and the reference is no host's)."""
     path = tmp_path / f"{name}.toml"
-    path.write_text(MLDA.format(folds=folds, etas=list(etas), augmenters=list(augmenters), teachers=list(teachers),
-                                execution=execution).replace("'", '"'))
+    path.write_text(mlda_toml("hosts", folds=folds, dataset="medical_insurance", train_sizes=[150], volumes=[150],
+                              etas=list(etas), augmenters=list(augmenters), teachers=list(teachers),
+                              student_params={"max_epochs": 10, "hidden": [32]}, references=False,
+                              vae={"n_seeds": 2, "max_epochs": 15, "n_init": 1}, extra=f"[execution]\n{execution}"))
     return load_config(path)
-
-
-@pytest.fixture(scope="module")
-def module_ray():
-    """One local Ray for the module (warm workers; the executor joins it)."""
-    init_ray(address=None, max_cpus=2)
-    yield
-    ray.shutdown()
 
 
 def run(config, out: Path, data_dir: Path, **kwargs):

@@ -16,36 +16,11 @@ import ray
 
 from tabaug_ray.cli import main
 
-from test_sweep import BASE as SWEEP_BASE
-from test_sweep import SWEEP
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-CONFIG = """
-[experiment]
-name = "bad"
-kind = "inductive_bias"
-folds = 2
-
-[[datasets]]
-name = "d"
-path = "{path}"
-target = "{target}"
-task = "{task}"
-{extra}
-
-[inductive_bias]
-scenarios = ["low_data"]
-n_low = 60
-n_synthetic = 100
-
-[vae]
-n_seeds = 1
-max_epochs = 2
-
-[evaluation]
-presets = ["realistic"]
-repeats = 1
-utility = false
-"""
+from bad_inputs import tiny_config  # noqa: E402 - the bad-input sweep's tiny config, one definition
+from test_sweep import BASE as SWEEP_BASE  # noqa: E402
+from test_sweep import SWEEP  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +37,7 @@ def config_for(tmp_path: Path, frame: pd.DataFrame | None, *, target="Rings", ta
     else:
         frame.to_csv(data, index=False)
     path = tmp_path / "bad.toml"
-    path.write_text(CONFIG.format(path=data, target=target, task=task, extra=extra))
+    path.write_text(tiny_config(f'name = "d"\npath = "{data}"\ntarget = "{target}"\ntask = "{task}"', extra=extra))
     return path
 
 

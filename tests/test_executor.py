@@ -14,12 +14,13 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
-import ray
 
 from tabaug_ray.config import load_config
 from tabaug_ray.distributed.executor import Executor
 from tabaug_ray.distributed.store import ResultStore
 from tabaug_ray.pipelines.base import RunContext
+
+from conftest import mlda_toml
 
 TINY = """
 [experiment]
@@ -53,12 +54,6 @@ def tiny(tmp_path: Path, *, folds=2, runs=1, epochs=30, name="tiny.toml") -> Pat
     return path
 
 
-@pytest.fixture
-def local_ray():
-    yield
-    ray.shutdown()
-
-
 def cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tabaug_ray", *args], capture_output=True, text=True, **kwargs)
 
@@ -80,7 +75,7 @@ def test_run_writes_every_unit_and_resume_skips_them(tmp_path):
     assert {p.name: p.read_bytes() for p in (out / "results").iterdir()} == before
 
 
-def test_same_config_gives_the_same_numbers(tmp_path, local_ray):
+def test_same_config_gives_the_same_numbers(tmp_path, module_ray):
     config = load_config(tiny(tmp_path, folds=2))
     tables = []
     for name in ("a", "b"):
@@ -90,7 +85,7 @@ def test_same_config_gives_the_same_numbers(tmp_path, local_ray):
     pd.testing.assert_series_equal(tables[0].value.reset_index(drop=True), tables[1].value.reset_index(drop=True))
 
 
-def test_per_seed_tasks_give_the_batched_numbers(tmp_path, local_ray):
+def test_per_seed_tasks_give_the_batched_numbers(tmp_path, module_ray):
     text = tiny(tmp_path, folds=2).read_text()
     tables = []
     for name, extra in (("batched", ""), ("per_seed", "\n[execution]\nseed_tasks = true\n")):
@@ -143,7 +138,7 @@ def _kill_first_worker(prefix: str, killed: list[int], stop: threading.Event) ->
         time.sleep(0.05)
 
 
-def test_worker_killed_mid_unit_is_retried(tmp_path, local_ray):
+def test_worker_killed_mid_unit_is_retried(tmp_path, module_ray):
     config = load_config(tiny(tmp_path, folds=2, epochs=200))
     killed: list[int] = []
     stop = threading.Event()
@@ -159,29 +154,16 @@ def test_worker_killed_mid_unit_is_retried(tmp_path, local_ray):
     assert ResultStore(out=tmp_path / "out").done_keys().__len__() == 2
 
 
-MLDA_BAD_TEACHER = """
-[experiment]
-name = "bad_teacher"
-kind = "mlda"
-folds = 2
-
-[[datasets]]
-name = "diabetes"
-
-[mlda]
-train_sizes = [200]
-volumes = [200]
-augmenters = ["none", "mlda"]
-teachers = ["extra_trees"]
-teacher_params = {{ extra_trees = {{ n_jobs = {n_jobs} }} }}
-student_params = {{ mlp = {{ max_epochs = 30 }} }}
-references = false
-"""
+def bad_teacher(n_jobs: int) -> str:
+    """Per fold: an extra-trees teacher (fails with n_jobs=0), a `none` and an `mlda` student."""
+    return mlda_toml("bad_teacher", volumes=[200], augmenters=["none", "mlda"], teachers=["extra_trees"],
+                     teacher_params={"extra_trees": {"n_jobs": n_jobs}}, student_params={"max_epochs": 30},
+                     references=False)
 
 
 def test_failed_units_are_recorded_reported_and_retried(tmp_path):
     config = tmp_path / "bad.toml"
-    config.write_text(MLDA_BAD_TEACHER.format(n_jobs=0))
+    config.write_text(bad_teacher(n_jobs=0))
     out = tmp_path / "out"
     proc = cli("run", str(config), "--out", str(out), "--no-progress")
     assert proc.returncode == 1

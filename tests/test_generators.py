@@ -13,6 +13,8 @@ from tabaug_ray.generators.base import builtin_generators, check_rows, technique
 from tabaug_ray.pipelines.base import RunContext
 from tabaug_ray.pipelines.evaluation import unit_data
 
+from conftest import mlda_toml
+
 SMALL = {"vae_bgm": dict(n_seeds=2, max_epochs=10), "ctgan": dict(epochs=1, batch_size=100),
          "tvae": dict(epochs=2, batch_size=100, compress_dims=(32,), decompress_dims=(32,), embedding_dim=16),
          "arf": dict(num_trees=5, max_iters=2)}
@@ -97,26 +99,8 @@ def test_tvae_warm_start_starts_from_the_pretrained_networks(data):
     assert not all(torch.equal(a, b) for a, b in zip(pre.model_.decoder.parameters(), moved.model_.decoder.parameters()))
 
 
-MLDA = """
-[experiment]
-name = "mlda_generators"
-kind = "mlda"
-folds = 2
-
-[[datasets]]
-name = "diabetes"
-
-[mlda]
-train_sizes = [200]
-volumes = ["2x"]
-augmenters = ["mlda_vae", "mlda_bootstrap", "mlda_gaussian_copula"]
-teachers = ["lightgbm"]
-student_params = { mlp = { max_epochs = 30, patience = 5 } }
-
-[vae]
-n_seeds = 2
-max_epochs = 30
-"""
+MLDA = mlda_toml("mlda_generators", augmenters=["mlda_vae", "mlda_bootstrap", "mlda_gaussian_copula"],
+                 vae={"n_seeds": 2, "max_epochs": 30})
 
 
 def test_mlda_generator_augmenters_label_generator_rows_with_the_teacher(tmp_path, data_dir):

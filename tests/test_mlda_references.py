@@ -14,26 +14,16 @@ from tabaug_ray.report.build import build_report
 from tabaug_ray.report.mlda import COMPRESSION
 from tabaug_ray.report.render import render_markdown
 
+from conftest import mlda_toml
+
 REPO = Path(__file__).resolve().parents[1]
 
-CONFIG = """
-[experiment]
-name = "mlda_refs"
-kind = "mlda"
-folds = 1
-
-[[datasets]]
-name = "diabetes"
-
-[mlda]
-train_sizes = [150]
-etas = [0.01, 0.1]
-volumes = ["2x"]
-augmenters = ["none", "mlda", "mlda_gated", "distill_spunge", "distill_munge"]
-teachers = ["tpot"]
-teacher_params = { tpot = { budget = "generations", generations = 2, population_size = 4, cv = 3, search_space = "linear-light", inner_regressors = false, dask = "threads" } }
-student_params = { mlp = { max_epochs = 25, patience = 5 } }
-"""
+CONFIG = mlda_toml("mlda_refs", folds=1, train_sizes=[150], etas=[0.01, 0.1],
+                   augmenters=["none", "mlda", "mlda_gated", "distill_spunge", "distill_munge"], teachers=["tpot"],
+                   teacher_params={"tpot": {"budget": "generations", "generations": 2, "population_size": 4, "cv": 3,
+                                            "search_space": "linear-light", "inner_regressors": False,
+                                            "dask": "threads"}},
+                   student_params={"max_epochs": 10, "patience": 3})  # the gate's checks hold either way
 
 
 def run(config: Path, out: Path) -> subprocess.CompletedProcess:

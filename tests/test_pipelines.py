@@ -17,6 +17,8 @@ from tabaug_ray.distributed.store import ResultStore
 from tabaug_ray.pipelines import mlda as mlda_pipeline
 from tabaug_ray.pipelines.base import RunContext
 
+from conftest import mlda_toml
+
 REPO = Path(__file__).resolve().parents[1]
 
 TECHNIQUES = """
@@ -54,27 +56,9 @@ presets = ["realistic"]
 repeats = 2
 """
 
-MLDA = """
-[experiment]
-name = "mlda_all"
-kind = "mlda"
-folds = 2
-
-[[datasets]]
-name = "diabetes"
-
-[mlda]
-train_sizes = [200]
-etas = [0.01, 0.1]
-volumes = ["2x"]
-augmenters = ["none", "noise", "mlda", "mlda_vae", "cmixup", "ada"]
-teachers = ["lightgbm"]
-student_params = { mlp = { max_epochs = 60, patience = 10 } }
-
-[vae]
-n_seeds = 2
-max_epochs = 60
-"""
+# no test here reads a score's size (only counts, keys and copied values): small students and VAEs
+MLDA = mlda_toml("mlda_all", etas=[0.01, 0.1], augmenters=["none", "noise", "mlda", "mlda_vae", "cmixup", "ada"],
+                 student_params={"max_epochs": 15, "patience": 5}, vae={"n_seeds": 2, "max_epochs": 15})
 
 
 def load_config_text(path: Path, text: str):

@@ -12,23 +12,14 @@ from tabaug_ray.cli import main
 from tabaug_ray.distributed.sweep import apply_overrides, load_sweep
 from tabaug_ray.errors import TabaugError
 
-BASE = """
-[experiment]
-name = "sweep_base"
-kind = "mlda"
-folds = 2
+from conftest import mlda_toml
 
-[[datasets]]
-name = "diabetes"
-
-[mlda]
-train_sizes = [200]
-etas = [0.05]
-volumes = [200]
-augmenters = ["mlda"]
-teachers = ["lightgbm"]
-student_params = { mlp = { max_epochs = 40, patience = 5 } }
-"""
+BASE = mlda_toml("sweep_base", etas=[0.05], volumes=[200], augmenters=["mlda"],
+                 student_params={"max_epochs": 40, "patience": 5})
+# what the sweep runs: one fold, a small student and no reference (the test checks the sweep's
+# bookkeeping and that its best value is reproduced, not the scores)
+RUN_BASE = mlda_toml("sweep_base", folds=1, etas=[0.05], volumes=[200], augmenters=["mlda"],
+                     student_params={"max_epochs": 15, "patience": 5}, references=False)
 
 SWEEP = """
 [sweep]
@@ -48,7 +39,7 @@ seed = 7
 
 @pytest.fixture
 def sweep_file(tmp_path):
-    (tmp_path / "base.toml").write_text(BASE)
+    (tmp_path / "base.toml").write_text(RUN_BASE)
     path = tmp_path / "sweep.toml"
     path.write_text(SWEEP)
     yield path
