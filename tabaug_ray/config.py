@@ -137,7 +137,7 @@ class JudgeSection(Section):
     CODE_VERSION 0.3.0) with optional overrides. `judge = "reference"` is short for
     `judge = { name = "reference" }`."""
 
-    name: Literal["default", "reference", "fast"] = "default"
+    name: Literal["default", "reference", "fast", "kl_objective"] = "default"
     lr: float | None = Field(None, gt=0)
     batch_size: int | None = Field(None, ge=2)
     max_epochs: int | None = Field(None, ge=1)

@@ -78,3 +78,43 @@ def test_repeats_that_disagree_are_flagged():
     assert not repeats_disagree(np.array([0.30, 0.31, 0.29, 0.30, 0.305]), se)
     assert repeats_disagree(np.array([0.10, 0.30, 0.20, 0.45, 0.05]), se)
     assert not repeats_disagree(np.array([0.3]), se[:1])
+
+
+def test_nwj_loss_is_minus_kl_at_the_true_log_ratio():
+    """At s = log p/q the NWJ objective equals KL(P || Q); a shrunk ratio (what BCE's saturation
+    leaves in the tails) reads less."""
+    import torch
+
+    from tabaug_ray.evaluate.divergence import nwj_loss
+
+    rng = np.random.default_rng(0)
+    mu = 1.0  # KL(N(0, 1) || N(1, 1)) = 0.5
+    xp, xq = rng.standard_normal(200_000), rng.standard_normal(200_000) + mu
+    x = np.r_[xp, xq]
+    s = torch.from_numpy(-0.5 * x**2 + 0.5 * (x - mu) ** 2)[None, :, None]
+    y = torch.from_numpy(np.r_[np.ones(len(xp)), np.zeros(len(xq))])[None, :, None]
+    assert abs(-float(nwj_loss(s, y)[0]) - 0.5) < 0.02
+    assert -float(nwj_loss(0.5 * s, y)[0]) < 0.45
+
+
+def test_kl_objective_reads_heavy_tails_higher_than_bce():
+    """A heavy-tailed P against a Gaussian Q (KL carried by rare tail rows) at small M: the NWJ
+    fine-tuning of the `kl_objective` judge reads KL closer to the truth than the BCE logits."""
+    from tabaug_ray.evaluate.divergence import DivergenceEstimator
+    from tabaug_ray.evaluate.judges import estimator_kwargs, judge_settings
+
+    from calibration_cases import heavy_tails  # noqa: E402
+
+    case = heavy_tails("t5_vs_gauss_d4", 4, nu=5.0, reverse=True)
+    true_kl = truth(case, n=100_000)["kl"]
+    rng = np.random.default_rng(3)
+    m, l = 2_000, 500
+    real, syn = case.sample_p(m + 2 * l, rng), case.sample_q(m + 2 * l, rng)
+    reads = {}
+    for name in ("default", "kl_objective"):
+        est = DivergenceEstimator(m=m, l=l, repeats=2, seed=0, n_threads=1,
+                                  **estimator_kwargs(judge_settings(name), m=m))
+        reads[name] = est.estimate(real, syn)
+    assert reads["kl_objective"].js == reads["default"].js  # JS still from the BCE network
+    assert abs(reads["kl_objective"].kl - true_kl) < abs(reads["default"].kl - true_kl), (true_kl, reads)
+    assert reads["kl_objective"].kl > reads["default"].kl + 0.01, (true_kl, reads)  # measured: 0.094 vs 0.076 (true 0.27)
