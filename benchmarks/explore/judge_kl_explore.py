@@ -2,7 +2,7 @@
 (Platt, DV / NWJ bounds, NWJ-fitted scalar recalibrations, NWJ fine-tuning variants). Numbers in
 docs/METHODS.md ("Not yet solved").
 
-    python benchmarks/judge_kl_explore.py CASE[,CASE...] '{"e": {"lr": 1e-3, "max_epochs": 60, "ps": 1500}}'
+    python benchmarks/explore/judge_kl_explore.py CASE[,CASE...] '{"e": {"lr": 1e-3, "max_epochs": 60, "ps": 1500}}'
 """
 import os, sys, json, time, math
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
