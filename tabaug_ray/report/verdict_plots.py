@@ -27,7 +27,8 @@ def plot_gain_ci(gains: pd.DataFrame, metric: str, baseline: str, *, relative: b
 
     col, lo_col, hi_col = ("rel_gain", "rel_ci_low", "rel_ci_high") if relative else ("gain", "ci_low", "ci_high")
     scale = 100.0 if relative else 1.0
-    data = gains[(gains["metric"] == metric) & np.isfinite(gains[col])]
+    gains = gains.assign(**{c: pd.to_numeric(gains[c], errors="coerce") for c in (col, lo_col, hi_col)})
+    data = gains[(gains["metric"] == metric) & np.isfinite(gains[col])]  # a single pair has no interval: None
     if not len(data):
         return None
     panels = list(dict.fromkeys(zip(data["group"], data["model"])))
