@@ -35,7 +35,7 @@ class Metric:
     Args:
         name: the metric's name in the long table.
         direction: "lower" or "higher" is better.
-        kind: "quality", "diagnostic" or "reference".
+        kind: "quality", "diagnostic", "reference" or "privacy" (its own section; not ranked as quality).
         definition: one line, shown in the report.
     """
 
@@ -80,6 +80,21 @@ _REGISTRY: tuple[Metric, ...] = (
     Metric("judge_best_epoch", "lower", "diagnostic", "the judge's epoch with the lowest validation BCE"),
     Metric("judge_val_bce", "lower", "diagnostic", "the judge's best validation binary cross-entropy (nats)"),
     Metric("judge_improving", "lower", "diagnostic", "1 if the judge hit max_epochs while still improving"),
+    # privacy (kind "privacy": its own table and plot, `report/privacy.py`; never ranked as quality)
+    Metric("dcr_share", "lower", "privacy", "share of synthetic rows closer to a training row than to any holdout "
+           "row (0.5 = no leakage signal, 1 = copies)"),
+    Metric("dcr_train_p5", "higher", "privacy", "5th percentile distance of a synthetic row to its closest training row"),
+    Metric("dcr_holdout_p5", "higher", "privacy", "5th percentile distance of a synthetic row to its closest holdout row"),
+    Metric("dcr_ratio_p5", "higher", "privacy", "dcr_train_p5 / dcr_holdout_p5 (1 = no leakage signal, 0 = copies)"),
+    Metric("nndr_train_p5", "higher", "privacy", "5th percentile nearest-neighbour distance ratio among training rows"),
+    Metric("nndr_holdout_p5", "higher", "privacy", "5th percentile nearest-neighbour distance ratio among holdout rows"),
+    Metric("nndr_ratio_p5", "higher", "privacy", "nndr_train_p5 / nndr_holdout_p5 (1 = no leakage signal)"),
+    Metric("exact_copy_rate", "lower", "privacy", "share of synthetic rows equal to a training row"),
+    Metric("exact_copy_rate_holdout", "lower", "privacy", "share of synthetic rows equal to a holdout row (chance level)"),
+    Metric("mia_auc", "lower", "privacy", "ROC-AUC of a distance-based membership-inference attack (0.5 = no leakage)"),
+    Metric("singling_out_risk", "lower", "privacy", "anonymeter singling-out risk (0 = none)"),
+    Metric("linkability_risk", "lower", "privacy", "anonymeter linkability risk (0 = none)"),
+    Metric("inference_risk", "lower", "privacy", "anonymeter attribute-inference risk on the target (0 = none)"),
 )
 REGISTRY: dict[str, Metric] = {m.name: m for m in _REGISTRY}
 METRIC_DIRECTION: dict[str, str] = {m.name: m.direction for m in _REGISTRY}
@@ -93,9 +108,14 @@ HEADLINE_FAMILIES: tuple[tuple[str, ...], ...] = (("js", "kl", "auc"), ("accurac
 
 
 def lookup(metric: str) -> Metric:
-    """The registry entry of `metric`; derived names (`<m>_real`, `*_seconds`, `*_loss`) get their own."""
+    """The registry entry of `metric`; derived names (`<m>_real`, `*_seconds`, `*_loss`, the `_low` /
+    `_high` interval ends of a privacy metric) get their own."""
     if metric in REGISTRY:
         return REGISTRY[metric]
+    for end in ("_low", "_high"):
+        base = metric.removesuffix(end)
+        if metric.endswith(end) and base in REGISTRY and REGISTRY[base].kind == "privacy":
+            return Metric(metric, REGISTRY[base].direction, "privacy", f"{end[1:]} end of {base}'s 95 % interval")
     base = metric.removesuffix("_real")
     if metric.endswith("_real") and base in REGISTRY:
         return Metric(metric, REGISTRY[base].direction, "reference",
@@ -110,7 +130,7 @@ def lookup(metric: str) -> Metric:
 def known(metric: str) -> bool:
     """False when `lookup` has to guess (a metric name the registry does not know)."""
     return (metric in REGISTRY or (metric.endswith("_real") and metric.removesuffix("_real") in REGISTRY)
-            or metric.endswith(("_seconds", "_loss")) or metric.startswith("val_"))
+            or metric.endswith(("_seconds", "_loss")) or metric.startswith("val_") or lookup(metric).kind == "privacy")
 
 
 def metric_direction(metric: str, overrides: Mapping[str, str] | None = None) -> str:
