@@ -34,6 +34,8 @@ STRATUM = "preset"
 VERDICT_COLUMNS = ("metric", "dataset", "group", "model", "method", "n_pairs", "baseline_mean", "mean", "gain",
                    "ci_low", "ci_high", "rel_gain", "rel_ci_low", "rel_ci_high", "p_value", "p_holm",
                    "significant", "test", "methods")
+FLOAT_COLUMNS = ("baseline_mean", "mean", "gain", "ci_low", "ci_high", "rel_gain", "rel_ci_low", "rel_ci_high",
+                 "p_value", "p_holm")  # float even when no method has pairs (an empty frame is otherwise object)
 
 
 def is_upper_bound(scenario: str) -> bool:
@@ -135,7 +137,7 @@ def method_gains(df: pd.DataFrame, metrics: Sequence[str], baseline: str, pair_s
                 for c, rej, ph in zip(tested, reject, p_holm):
                     c.update(p_holm=float(ph), significant=bool(rej and c["gain"] > 0))
             rows += cands
-    return pd.DataFrame(rows, columns=list(VERDICT_COLUMNS))
+    return pd.DataFrame(rows, columns=list(VERDICT_COLUMNS)).astype({c: float for c in FLOAT_COLUMNS})
 
 
 def verdict_rows(gains: pd.DataFrame) -> pd.DataFrame:

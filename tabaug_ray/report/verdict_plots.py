@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 
 from tabaug_ray.report.aggregate import natural_key
 from tabaug_ray.report.plots import _colors, _figure
@@ -27,8 +26,7 @@ def plot_gain_ci(gains: pd.DataFrame, metric: str, baseline: str, *, relative: b
 
     col, lo_col, hi_col = ("rel_gain", "rel_ci_low", "rel_ci_high") if relative else ("gain", "ci_low", "ci_high")
     scale = 100.0 if relative else 1.0
-    gains = gains.assign(**{c: pd.to_numeric(gains[c], errors="coerce") for c in (col, lo_col, hi_col)})
-    data = gains[(gains["metric"] == metric) & np.isfinite(gains[col])]  # a single pair has no interval: None
+    data = gains[(gains["metric"] == metric) & np.isfinite(gains[col])]
     if not len(data):
         return None
     panels = list(dict.fromkeys(zip(data["group"], data["model"])))
