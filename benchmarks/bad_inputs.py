@@ -4,7 +4,7 @@ Each case must end with exit code 2 and ONE error line on stderr (`tabaug: error
 argparse's usage + error for a malformed flag), no traceback, no Ray started and no unit run; a
 usable oddity must give its warning line. Prints one line per case and a final count:
 
-    python benchmarks/bad_inputs.py        # 47 of 47 on this code; 31 of 47 on the code before issue 21
+    python benchmarks/bad_inputs.py        # 48 of 48 on this code; 31 of 48 on the code before issue 21
     # data: abalone.csv.gz from $TABAUG_DATA_DIR or ../shared/datasets
 """
 
@@ -144,6 +144,9 @@ def main() -> int:
                                          "task 'binary' is declared"),
         "data garbage in numeric column": (run(config("garbage", path=csv("garbage.csv", garbage))), "'Height'"),
         "data more rows asked than exist": (run(config("rows", n_low=50000)), "rows"),
+        "config MAML support rows >= synthetic rows": (
+            run(config("maml", body=BIAS.format(n_low=60).replace('["low_data"]', '["low_data", "maml"]'))),
+            ("bias.maml.n_support = 300", "inductive_bias.n_synthetic = 100")),
         "flag --max-cpus 0": (run(good, "--max-cpus", "0"), "--max-cpus 0"),
         "flag --max-cpus -1": (run(good, "--max-cpus", "-1"), "--max-cpus -1"),
         "flag --max-cpus two": (run(good, "--max-cpus", "two"), "--max-cpus"),

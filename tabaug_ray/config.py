@@ -252,6 +252,16 @@ class ExperimentConfig(Section):
             raise ValueError(f"dataset names must be unique; repeated: {dupes}")
         return value
 
+    @model_validator(mode="after")
+    def _maml_fits_its_tasks(self) -> "ExperimentConfig":
+        # MAML splits each seed's n_synthetic rows into n_support support rows and the query rest:
+        # caught here, not inside every MAML unit after the Low-data ensemble has trained
+        ib, maml = self.inductive_bias, self.bias.maml
+        if self.experiment.kind == "inductive_bias" and "maml" in ib.scenarios and maml.n_support >= ib.n_synthetic:
+            raise ValueError(f"bias.maml.n_support = {maml.n_support} must be below inductive_bias.n_synthetic = "
+                             f"{ib.n_synthetic} (MAML splits each synthetic set into support and query rows)")
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
 
@@ -321,11 +331,13 @@ def stable_hash(obj: Any) -> str:
 
 def _format_error(path: Path, exc: ValidationError) -> str:
     err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    loc = ".".join(str(p) for p in err["loc"])
     msg = err["msg"]
     if err["type"] == "extra_forbidden":
         msg = "unknown field"
     more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+    if not loc:  # a check across sections names its fields itself
+        return f"{path}: {msg.removeprefix('Value error, ')}{more}"
     return f"{path}: field '{loc}': {msg}{more}"
 
 

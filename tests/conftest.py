@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import os
+import subprocess
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +27,18 @@ def _data_dir() -> Path | None:
     return None
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _no_ray_after_the_module():
+    """Whatever a module's tests started in this process (an in-process `tabaug run`, `module_ray`) is
+    shut down after it: with pytest-xdist a worker runs modules one after another, and a test elsewhere
+    checks that a refused command never starts Ray."""
+    yield
+    import sys
+
+    if "ray" in sys.modules and sys.modules["ray"].is_initialized():
+        sys.modules["ray"].shutdown()
+
+
 @pytest.fixture(scope="module")
 def module_ray():
     """One local Ray for the module (warm workers; executors join it), shut down after the module: a
@@ -35,6 +50,36 @@ def module_ray():
     init_ray(address=None, max_cpus=2)
     yield
     ray.shutdown()
+
+
+# `make test` runs the suite on two pytest-xdist workers, one module at a time each (--dist loadfile);
+# modules are handed out in collection order, so the slowest go first and the short ones fill in after
+# (longest first: measured per-module seconds under two workers, slowest first).
+SLOWEST_MODULES = ("test_pipelines.py", "test_executor.py", "test_judge_calibration.py", "test_faults.py",
+                   "test_divergence.py", "test_mlda_references.py", "test_artifacts.py", "test_results.py",
+                   "test_pack_status.py", "test_actors.py", "test_cluster.py", "test_evaluate_cli.py",
+                   "test_privacy.py", "test_examples.py")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    rank = {name: i for i, name in enumerate(SLOWEST_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: in-module order kept
+
+
+def tabaug_here(*args) -> subprocess.CompletedProcess:
+    """`tabaug ARGS` run in this process through `tabaug_ray.cli.main`, stdout and stderr captured.
+
+    Use with `module_ray`: the command joins that Ray, so its workers are warm, and the ~10-15 s a
+    `python -m tabaug_ray` subprocess pays (Python + torch imports, a fresh Ray, cold workers) are paid
+    once per module. Its `--max-cpus` is the module Ray's (2). Python warnings go to pytest, not to the
+    captured stderr: a test that reads a warning or the exit of a fresh process runs a real subprocess."""
+    from tabaug_ray.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    argv = [str(a) for a in args]
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(argv)
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="session")

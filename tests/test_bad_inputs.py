@@ -65,6 +65,19 @@ def test_config_not_utf8(tmp_path, capsys, abalone):
     refused(capsys, tmp_path, *run_args(config, tmp_path), needle=(str(config), "not UTF-8", "byte 3"))
 
 
+def test_maml_support_rows_must_leave_query_rows(tmp_path, capsys, abalone):
+    """MAML's default 300 support rows out of 100 synthetic rows per seed: refused at load, not inside
+    every MAML unit after the Low-data ensemble trained."""
+    from tabaug_ray.config import load_config
+
+    config = config_for(tmp_path, abalone)
+    config.write_text(config.read_text().replace('scenarios = ["low_data"]', 'scenarios = ["low_data", "maml"]'))
+    refused(capsys, tmp_path, *run_args(config, tmp_path),
+            needle=(str(config), "bias.maml.n_support = 300 must be below inductive_bias.n_synthetic = 100"))
+    config.write_text(config.read_text().replace("n_synthetic = 100", "n_synthetic = 301"))
+    assert load_config(config).bias.maml.n_support == 300  # one query row is enough
+
+
 def test_header_only_csv(tmp_path, capsys, abalone):
     config = config_for(tmp_path, None, csv_text=",".join(abalone.columns) + "\n")
     refused(capsys, tmp_path, *run_args(config, tmp_path), needle=("data.csv", "no data rows"))

@@ -20,7 +20,7 @@ from tabaug_ray.distributed.executor import Executor
 from tabaug_ray.distributed.store import ResultStore
 from tabaug_ray.pipelines.base import RunContext
 
-from conftest import mlda_toml
+from conftest import mlda_toml, tabaug_here
 
 TINY = """
 [experiment]
@@ -98,8 +98,8 @@ def test_per_seed_tasks_give_the_batched_numbers(tmp_path, module_ray):
     assert tables[0].value.tolist() == pytest.approx(tables[1].value.tolist(), rel=1e-5)
 
 
-def test_driver_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_path):
-    config = tiny(tmp_path, folds=2, runs=3, epochs=60)
+def test_driver_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_path, module_ray):
+    config = tiny(tmp_path, folds=1, runs=3, epochs=60)
     out = tmp_path / "out"
     args = [sys.executable, "-m", "tabaug_ray", "run", str(config), "--out", str(out), "--no-progress",
             "--max-cpus", "1"]
@@ -110,13 +110,13 @@ def test_driver_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_path)
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait()
     survivors = {p.name: p.read_bytes() for p in (out / "results").glob("*.parquet")}
-    assert 1 <= len(survivors) < 6, "the kill must land mid-run"
-    rerun = cli("run", str(config), "--out", str(out), "--no-progress")
+    assert 1 <= len(survivors) < 3, "the kill must land mid-run"
+    rerun = tabaug_here("run", config, "--out", out, "--no-progress")  # the resume, on this module's Ray
     assert rerun.returncode == 0, rerun.stderr
-    assert f"6 units planned, {len(survivors)} already done, {6 - len(survivors)} finished" in rerun.stdout
+    assert f"3 units planned, {len(survivors)} already done, {3 - len(survivors)} finished" in rerun.stdout
     table = pd.read_parquet(out / "results")
     assert table.groupby(["fold", "run"]).unit_key.nunique().eq(1).all()
-    assert len(set(zip(table.fold, table.run))) == 6
+    assert len(set(zip(table.fold, table.run))) == 3
     assert not table.duplicated(["unit_key", "metric", "repeat", "preset"]).any()
     for name, data in survivors.items():
         assert (out / "results" / name).read_bytes() == data
@@ -161,11 +161,11 @@ def bad_teacher(n_jobs: int) -> str:
                      references=False)
 
 
-def test_failed_units_are_recorded_reported_and_retried(tmp_path):
+def test_failed_units_are_recorded_reported_and_retried(tmp_path, module_ray):
     config = tmp_path / "bad.toml"
     config.write_text(bad_teacher(n_jobs=0))
     out = tmp_path / "out"
-    proc = cli("run", str(config), "--out", str(out), "--no-progress")
+    proc = tabaug_here("run", config, "--out", out, "--no-progress")
     assert proc.returncode == 1
     # per fold: the teacher fails, the mlda student that needs it fails, the `none` student finishes
     assert "6 units planned, 0 already done, 2 finished, 4 failed" in proc.stdout
@@ -180,6 +180,6 @@ def test_failed_units_are_recorded_reported_and_retried(tmp_path):
     assert student_failure["error"].startswith("dependency failed: teacher[diabetes")
     table = store.read()
     assert set(table.scenario) == {"none"}  # the units that could finish did
-    again = cli("run", str(config), "--out", str(out), "--no-progress")
+    again = tabaug_here("run", config, "--out", out, "--no-progress")
     assert again.returncode == 1  # failures are retried, not skipped
     assert "6 units planned, 2 already done, 0 finished, 4 failed" in again.stdout

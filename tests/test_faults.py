@@ -17,7 +17,8 @@ import pytest
 
 from tabaug_ray.results import ResultStore
 
-from test_executor import cli, tiny
+from conftest import tabaug_here
+from test_executor import tiny
 
 
 def parts(out: Path) -> dict[str, bytes]:
@@ -51,7 +52,7 @@ def unit_workers(proc: subprocess.Popen) -> list[psutil.Process]:
 
 
 def check_resumed(config: Path, out: Path, survivors: dict[str, bytes], total: int) -> None:
-    rerun = cli("run", str(config), "--out", str(out), "--no-progress")
+    rerun = tabaug_here("run", config, "--out", out, "--no-progress")  # the resume, on the module's Ray
     assert rerun.returncode == 0, rerun.stderr
     assert f"{total} units planned, {len(survivors)} already done, {total - len(survivors)} finished, 0 failed" \
         in rerun.stdout
@@ -64,7 +65,7 @@ def check_resumed(config: Path, out: Path, survivors: dict[str, bytes], total: i
     assert not [p for p in (out / "results").iterdir() if p.name.startswith(".")]  # no temporary leftovers
 
 
-def test_worker_then_driver_killed_mid_run_resumes_every_unit_once(tmp_path):
+def test_worker_then_driver_killed_mid_run_resumes_every_unit_once(tmp_path, module_ray):
     config = tiny(tmp_path, folds=3, runs=1, epochs=150)
     out = tmp_path / "out"
     proc = driver(config, out)
@@ -105,7 +106,7 @@ def fill(disk: Path) -> Path:
     return filler
 
 
-def test_disk_full_mid_run_stops_with_one_line_and_resumes_after_space_is_freed(tmp_path, small_disk):
+def test_disk_full_mid_run_stops_with_one_line_and_resumes_after_space_is_freed(tmp_path, small_disk, module_ray):
     config = tiny(tmp_path, folds=3, runs=1, epochs=30)
     out = small_disk / "out"
     proc = driver(config, out)

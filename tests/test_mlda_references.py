@@ -14,7 +14,7 @@ from tabaug_ray.report.build import build_report
 from tabaug_ray.report.mlda import COMPRESSION
 from tabaug_ray.report.render import render_markdown
 
-from conftest import mlda_toml
+from conftest import mlda_toml, tabaug_here
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,12 +31,14 @@ def run(config: Path, out: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, cwd=REPO)
 
 
-def test_references_gate_and_distill_rows_with_a_deterministic_tpot_budget(tmp_path, data_dir):
+def test_references_gate_and_distill_rows_with_a_deterministic_tpot_budget(tmp_path, data_dir, module_ray):
     config = tmp_path / "refs.toml"
     config.write_text(CONFIG)
     tables = []
-    for out in ("a", "b"):
-        proc = run(config, tmp_path / out)
+    # the first run in this process on the module's Ray, the second in a fresh process with its own
+    # Ray: bit-identical across processes, not only across warm workers
+    for out, runner in (("a", lambda c, o: tabaug_here("run", c, "--out", o, "--no-progress")), ("b", run)):
+        proc = runner(config, tmp_path / out)
         assert proc.returncode == 0, proc.stderr
         # teacher + reference + none + 2 mlda + gated + 2 distill
         assert "8 units planned, 0 already done, 8 finished, 0 failed" in proc.stdout, proc.stdout

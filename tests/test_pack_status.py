@@ -18,7 +18,8 @@ from tabaug_ray.pack import pack_results
 from tabaug_ray.progress import read_progress
 from tabaug_ray.results import ResultStore
 
-from test_executor import cli, tiny
+from conftest import tabaug_here
+from test_executor import tiny
 from test_results import rows
 
 
@@ -38,7 +39,7 @@ def status(out: Path, capsys) -> str:
     return capsys.readouterr().out
 
 
-def test_pack_resume_reuse_status_and_coverage(tmp_path, capsys):
+def test_pack_resume_reuse_status_and_coverage(tmp_path, capsys, module_ray):
     config, out = tiny(tmp_path), tmp_path / "out"
     env = dict(os.environ, PYTHONPATH=os.getcwd())
     run = subprocess.Popen([sys.executable, "-m", "tabaug_ray", "run", str(config), "--out", str(out),
@@ -70,7 +71,7 @@ def test_pack_resume_reuse_status_and_coverage(tmp_path, capsys):
     assert report(out, capsys) == before  # byte-identical from the pack
     pd.testing.assert_frame_equal(ResultStore(out=out).read(), table)
 
-    again = cli("run", str(config), "--out", str(out), "--no-progress", "--max-cpus", "2", env=env)
+    again = tabaug_here("run", config, "--out", out, "--no-progress")
     assert "2 units planned, 1 already done, 1 finished, 0 failed" in again.stdout, again.stderr
     assert len(list((out / "results").glob("*.parquet"))) == 2  # the new unit as a part beside the pack
     full = report(out, capsys)

@@ -15,7 +15,8 @@ import pytest
 from tabaug_ray.cli import main
 from tabaug_ray.results import REQUIRED, ResultStore
 
-from test_executor import cli, tiny
+from conftest import tabaug_here
+from test_executor import tiny
 
 
 def rows(key, n=3, **extra):
@@ -58,17 +59,17 @@ def test_verify_quarantines_torn_foreign_and_alien_parts(tmp_path, capsys):
                                                                             "k2.parquet", "k4.parquet"]
 
 
-def test_torn_and_foreign_parts_are_rerun_on_resume(tmp_path):
+def test_torn_and_foreign_parts_are_rerun_on_resume(tmp_path, module_ray):
     config = tiny(tmp_path)
     out = tmp_path / "out"
-    first = cli("run", str(config), "--out", str(out), "--no-progress", "--max-cpus", "2")
+    first = tabaug_here("run", config, "--out", out, "--no-progress")
     assert first.returncode == 0, first.stderr
     keys = sorted(p.stem for p in (out / "results").glob("*.parquet"))
     assert len(keys) == 2
     good = {k: pd.read_parquet(out / "results" / f"{k}.parquet") for k in keys}
     damage(out, foreign=(keys[1], keys[0]))  # a readable part holding another unit's rows
     damage(out, torn=keys[0])  # and a torn one (today: counted as done, then an ArrowInvalid traceback)
-    again = cli("run", str(config), "--out", str(out), "--no-progress")
+    again = tabaug_here("run", config, "--out", out, "--no-progress")
     assert again.returncode == 0, again.stderr
     assert "2 units planned, 0 already done, 2 finished, 0 failed" in again.stdout
     warnings = [line for line in again.stderr.splitlines() if line.startswith("tabaug: warning:")]
