@@ -146,7 +146,7 @@ def main() -> int:
         "data more rows asked than exist": (run(config("rows", n_low=50000)), "rows"),
         "config MAML support rows >= synthetic rows": (
             run(config("maml", body=BIAS.format(n_low=60).replace('["low_data"]', '["low_data", "maml"]'))),
-            ("bias.maml.n_support = 300", "inductive_bias.n_synthetic = 100")),
+            "bias.maml.n_support = 300 must be below inductive_bias.n_synthetic = 100"),
         "flag --max-cpus 0": (run(good, "--max-cpus", "0"), "--max-cpus 0"),
         "flag --max-cpus -1": (run(good, "--max-cpus", "-1"), "--max-cpus -1"),
         "flag --max-cpus two": (run(good, "--max-cpus", "two"), "--max-cpus"),

@@ -124,13 +124,16 @@ def lookup(metric: str) -> Metric:
         return Metric(metric, "lower", "diagnostic", f"wall-clock seconds of the unit's {metric[:-8]} stage")
     if metric.endswith("_loss") or metric.startswith("val_"):
         return Metric(metric, "lower", "diagnostic", "a validation / training loss (a diagnostic)")
-    return Metric(metric, DEFAULT_DIRECTION, "quality", "not in the registry: assumed a lower-is-better quality metric")
+    return Metric(metric, DEFAULT_DIRECTION, "quality", GUESSED)
+
+
+# the definition `lookup` gives a name it neither knows nor can derive
+GUESSED = "not in the registry: assumed a lower-is-better quality metric"
 
 
 def known(metric: str) -> bool:
     """False when `lookup` has to guess (a metric name the registry does not know)."""
-    return (metric in REGISTRY or (metric.endswith("_real") and metric.removesuffix("_real") in REGISTRY)
-            or metric.endswith(("_seconds", "_loss")) or metric.startswith("val_") or lookup(metric).kind == "privacy")
+    return lookup(metric).definition != GUESSED
 
 
 def metric_direction(metric: str, overrides: Mapping[str, str] | None = None) -> str:
