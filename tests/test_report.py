@@ -765,6 +765,24 @@ def test_verdict_states_the_best_method_its_paired_gain_with_ci_and_holm(ib_repo
     assert "big_data" not in pooled
 
 
+def test_one_dataset_verdict_is_a_sentence_with_the_tables_numbers(tmp_path):
+    """With one dataset (the demo) each Verdict line states the best method, baseline -> best, the gain with
+    its CI and the Holm verdict (not "a method beats low_data on 1 of 1 dataset(s)")."""
+    from tabaug_ray.report.sections import verdict_lines
+    from tabaug_ray.report.tables import format_number
+
+    report = build_report(write_parts(tmp_path / "one", inductive_bias_rows(datasets=("adult",))), with_plots=False)
+    row = report.verdict.set_index("metric").loc["js"]
+    line = next(x for x in verdict_lines(report) if x.startswith("js · vae_bgm · adult: "))
+    assert line == (f"js · vae_bgm · adult: {row['method']} {format_number(row['baseline_mean'])} → "
+                    f"{format_number(row['mean'])} (low_data → best), gain {format_number(row['gain'])} "
+                    f"[{format_number(row['ci_low'])}, {format_number(row['ci_high'])}] "
+                    f"({line.split('] (')[1].split(')')[0]}); better than low_data, significant "
+                    f"(Holm p = {row['p_holm']:.2g})")
+    assert row["method"] == "pretrain" and row["significant"]
+    assert not any("of 1 dataset" in x for x in verdict_lines(report))
+
+
 def test_verdict_says_too_few_pairs_instead_of_a_p_value(tmp_path):
     rows = inductive_bias_rows(datasets=("adult",), folds=2, runs=1, with_failed=False)
     report = build_report(write_parts(tmp_path, rows), with_plots=False)

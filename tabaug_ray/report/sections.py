@@ -75,6 +75,9 @@ def verdict_lines(report: Report) -> list[str]:
         return []
     lines = []
     for (metric, group, model), g in v.groupby(["metric", "group", "model"], sort=False):
+        if len(g) == 1:  # one dataset: its answer in a sentence, the numbers of the Verdict table
+            lines.append(_one_dataset_line(g.iloc[0], (metric, group, model), report))
+            continue
         better = g[g["gain"] > 0]
         sig = int(better["significant"].sum())
         few = int(better["test"].str.startswith("too few").sum())
@@ -84,6 +87,16 @@ def verdict_lines(report: Report) -> list[str]:
                      + (f" ({where})" if where else "") + f"; significant after Holm on {sig}"
                      + (f"; too few pairs for a test on {few}" if few else ""))
     return pooled_lines(report) + lines  # the pooled answer first
+
+
+def _one_dataset_line(row, head: tuple[str, str, str], report: Report) -> str:
+    """"js · breast_cancer: vae_bgm+avg 0.533 → 0.193 (vae_bgm → best), gain 0.340 [0.276, 0.405] (+64 %);
+    better than vae_bgm, significant (Holm p = 0.031)"."""
+    label = " · ".join(x for x in (*head, str(row["dataset"])) if x and x != "all")
+    numbers = (f"{row['method']} {format_number(row['baseline_mean'])} → {format_number(row['mean'])} "
+               f"({report.baseline} → best), gain {format_number(row['gain'])} [{format_number(row['ci_low'])}, "
+               f"{format_number(row['ci_high'])}] ({_pct(row['rel_gain'])})")
+    return f"{label}: {numbers}; {verdict_sentence(row, report.baseline, report.alpha)}"
 
 
 def _signed(row) -> str:
