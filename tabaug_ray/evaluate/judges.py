@@ -24,9 +24,9 @@ import numpy as np
 
 JUDGES: dict[str, dict[str, Any]] = {
     "default": {"lr": 1e-3, "batch_size": 512, "max_epochs": 1_000, "patience_steps": 600, "dropout": 0.1,
-                "calibrate": True, "full_batch": False, "resplit": True},
+                "calibrate": True, "full_batch": False, "resplit": True, "max_patience_epochs": 200},
     "kl_objective": {"lr": 1e-3, "batch_size": 512, "max_epochs": 1_000, "patience_steps": 600, "dropout": 0.1,
-                     "calibrate": True, "full_batch": False, "resplit": True,
+                     "calibrate": True, "full_batch": False, "resplit": True, "max_patience_epochs": 200,
                      "kl_epochs": 60, "kl_lr": 1e-3, "kl_patience_steps": 1_500},
     "fast": {"lr": 3e-3, "batch_size": 512, "max_epochs": 1_000, "patience_steps": 100, "dropout": 0.5,
              "calibrate": False, "full_batch": False, "resplit": True},
@@ -37,31 +37,40 @@ JUDGES: dict[str, dict[str, Any]] = {
 counts epochs (the reference's patience of 1,000 epochs). `kl_epochs` > 0: after the BCE training,
 fine-tune the network for at most `kl_epochs` epochs on the NWJ objective (Adam `kl_lr`, early
 stopping on the validation NWJ after `kl_patience_steps` steps without improvement) and read KL from
-it; absent = 0 (off)."""
+it; absent = 0 (off). `max_patience_epochs`: the patience derived from `patience_steps` is at most this
+many epochs (absent = no cap); it binds only where an epoch has few batches (the `realistic` preset's
+200 rows are one batch: 200 instead of 600 epochs; the `reliable` preset's 30 batches give 20)."""
 
-KL_DEFAULTS: dict[str, Any] = {"kl_epochs": 0, "kl_lr": 1e-3, "kl_patience_steps": 1_500}
+OPTIONAL_DEFAULTS: dict[str, Any] = {  # settings a named judge may leave out
+    "kl_epochs": 0, "kl_lr": 1e-3, "kl_patience_steps": 1_500, "max_patience_epochs": None}
 
 SETTINGS = ("lr", "batch_size", "max_epochs", "patience_steps", "dropout", "calibrate", "full_batch", "resplit",
-            "kl_epochs", "kl_lr", "kl_patience_steps")
+            "kl_epochs", "kl_lr", "kl_patience_steps", "max_patience_epochs")
 
 
 def judge_settings(name: str = "default", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The settings of judge `name` with `overrides` (None values ignored) applied."""
+    """The settings of judge `name` with `overrides` (None values ignored) applied.
+
+    An explicit `patience_steps` is taken as asked: the named judge's `max_patience_epochs` cap is
+    dropped with it (unless the overrides set a cap too), so a long-patience judge stays long on
+    one-batch epochs."""
     if name not in JUDGES:
         raise ValueError(f"unknown judge {name!r}; expected one of {sorted(JUDGES)}")
-    out = {**KL_DEFAULTS, **JUDGES[name]}
-    for key, value in (overrides or {}).items():
+    out = {**OPTIONAL_DEFAULTS, **JUDGES[name]}
+    for key in overrides or {}:
         if key not in SETTINGS:
             raise ValueError(f"unknown judge setting {key!r}; expected one of {list(SETTINGS)}")
-        if value is not None:
-            out[key] = value
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    out.update(given)
+    if "patience_steps" in given and "max_patience_epochs" not in given:
+        out["max_patience_epochs"] = None
     return out
 
 
 def estimator_kwargs(settings: Mapping[str, Any], *, m: int) -> dict[str, Any]:
     """`DivergenceEstimator` keyword arguments for judge `settings` at M training rows per side."""
     kw = {k: settings[k] for k in ("lr", "max_epochs", "dropout", "calibrate", "resplit")}
-    kw.update({k: settings.get(k, v) for k, v in KL_DEFAULTS.items()})
+    kw.update({k: settings.get(k, v) for k, v in OPTIONAL_DEFAULTS.items()})
     if settings["full_batch"]:
         kw.update(batch_size=2 * m, patience=int(settings["patience_steps"]))
     else:
@@ -72,8 +81,9 @@ def estimator_kwargs(settings: Mapping[str, Any], *, m: int) -> dict[str, Any]:
 def describe(settings: Mapping[str, Any], name: str) -> str:
     """One phrase naming the judge and how it trains (report and `tabaug evaluate`)."""
     batch = "full-batch" if settings["full_batch"] else f"on {settings['batch_size']}-row batches"
+    cap = settings.get("max_patience_epochs")
     patience = (f"{settings['patience_steps']} epochs" if settings["full_batch"]
-                else f"{settings['patience_steps']} steps")
+                else f"{settings['patience_steps']} steps" + (f" (at most {cap} epochs)" if cap else ""))
     calibrated = ", logits Platt-calibrated on the validation rows" if settings["calibrate"] else ""
     kl = (f", KL read after at most {settings['kl_epochs']} epochs of NWJ fine-tuning"
           if settings.get("kl_epochs", 0) > 0 else "")
