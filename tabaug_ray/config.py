@@ -150,11 +150,12 @@ class JudgeSection(Section):
     def _from_name(cls, value: Any) -> Any:
         return {"name": value} if isinstance(value, str) else value
 
-    def settings(self) -> dict[str, Any]:
-        """The named judge's settings with this section's overrides applied."""
+    def settings(self, code_version: str | None = None) -> dict[str, Any]:
+        """The named judge's settings with this section's overrides applied (as `code_version` ran
+        them, if given: `judges.CHANGES`)."""
         from tabaug_ray.evaluate.judges import judge_settings
 
-        return judge_settings(self.name, self.model_dump(exclude={"name"}))
+        return judge_settings(self.name, self.model_dump(exclude={"name"}), code_version=code_version)
 
 
 class EvaluationSection(Section):

@@ -62,6 +62,14 @@ def test_config_is_validated_frozen_and_hashed(tmp_path):
     assert settings["max_patience_epochs"] == 200  # the default judge's cap on one-batch epochs
     long = load_config(write(tmp_path, GOOD + '[evaluation]\njudge = { patience_steps = 3000 }\n', "k.toml"))
     assert long.evaluation.judge.settings()["max_patience_epochs"] is None  # an explicit patience is kept whole
+    # stored rows keep the judge they ran with: before CODE_VERSION 0.5.0 the default had no cap
+    assert judge.evaluation.judge.settings("0.4.0+g6ef4052")["max_patience_epochs"] is None
+    assert judge.evaluation.judge.settings("0.5.0")["max_patience_epochs"] == 200
+    from tabaug_ray.report.build import judge_line
+    assert "at most 200 epochs" not in judge_line(judge.evaluation, ["0.4.0"])
+    both = judge_line(judge.evaluation, ["0.4.0", "0.5.0+gabc"])
+    assert "rows of CODE_VERSION 0.4.0: " in both and "rows of CODE_VERSION 0.5.0+gabc: " in both
+    assert both.count("at most 200 epochs") == 1
     reference = load_config(write(tmp_path, GOOD + '[evaluation]\njudge = { name = "reference", max_epochs = 50 }\n',
                                   "j.toml")).evaluation.judge.settings()
     assert reference["full_batch"] and reference["max_epochs"] == 50 and reference["patience_steps"] == 1000

@@ -48,8 +48,22 @@ SETTINGS = ("lr", "batch_size", "max_epochs", "patience_steps", "dropout", "cali
             "kl_epochs", "kl_lr", "kl_patience_steps", "max_patience_epochs")
 
 
-def judge_settings(name: str = "default", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The settings of judge `name` with `overrides` (None values ignored) applied.
+CHANGES: tuple[tuple[str, tuple[str, ...], str, Any], ...] = (
+    # (CODE_VERSION that changed it, judges, setting, its value before): results keep the judge they ran with
+    ("0.5.0", ("default", "kl_objective"), "max_patience_epochs", None),
+)
+
+
+def _version(code_version: str) -> tuple[int, ...]:
+    """(0, 4, 0) from '0.4.0+g6ef4052'."""
+    head = code_version.split("+")[0]
+    return tuple(int(p) for p in head.split(".") if p.isdigit())
+
+
+def judge_settings(name: str = "default", overrides: Mapping[str, Any] | None = None, *,
+                   code_version: str | None = None) -> dict[str, Any]:
+    """The settings of judge `name` with `overrides` (None values ignored) applied; with
+    `code_version`, the named judge's settings as that CODE_VERSION ran them (`CHANGES`).
 
     An explicit `patience_steps` is taken as asked: the named judge's `max_patience_epochs` cap is
     dropped with it (unless the overrides set a cap too), so a long-patience judge stays long on
@@ -57,6 +71,9 @@ def judge_settings(name: str = "default", overrides: Mapping[str, Any] | None = 
     if name not in JUDGES:
         raise ValueError(f"unknown judge {name!r}; expected one of {sorted(JUDGES)}")
     out = {**OPTIONAL_DEFAULTS, **JUDGES[name]}
+    for since, names, key, before in CHANGES:
+        if code_version is not None and name in names and _version(code_version) < _version(since):
+            out[key] = before
     for key in overrides or {}:
         if key not in SETTINGS:
             raise ValueError(f"unknown judge setting {key!r}; expected one of {list(SETTINGS)}")

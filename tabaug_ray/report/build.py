@@ -191,7 +191,8 @@ def build_report(
                     friedman_nemenyi(df, metric, model, baseline=baseline, directions=directions, alpha=alpha)
                 )
     report.notes += judge_warnings(ok)
-    _read_extras(report)
+    js_rows = ok[ok["metric"] == "js"]
+    _read_extras(report, sorted(js_rows["code_version"].dropna().unique()) if "code_version" in ok else [])
     if with_plots:
         report.plots = make_plots(df, report)
     section = RP.privacy_section(df, privacy_rows, with_plot=with_plots)
@@ -248,17 +249,27 @@ def judge_warnings(ok: pd.DataFrame) -> list[str]:
     return out
 
 
-def judge_line(evaluation: EvaluationSection) -> str:
-    """The divergence judge of a config's `evaluation` section, in words (JS and KL levels depend on it)."""
+def judge_line(evaluation: EvaluationSection, code_versions: Sequence[str] = ()) -> str:
+    """The divergence judge of a config's `evaluation` section, in words (JS and KL levels depend on it),
+    as the CODE_VERSIONs of the judged rows ran it (a named judge's settings change with the code:
+    `judges.CHANGES`); rows of versions whose judges differ get one phrase each."""
     from tabaug_ray.evaluate.judges import describe
 
+    judge = evaluation.judge
+    phrases: dict[str, list[str]] = {}
+    for version in code_versions or [None]:
+        phrases.setdefault(describe(judge.settings(version), judge.name), []).append(version)
+    if len(phrases) == 1:
+        said = next(iter(phrases))
+    else:
+        said = "; ".join(f"rows of CODE_VERSION {', '.join(v)}: {p}" for p, v in phrases.items())
     inputs = "integer codes" if evaluation.discriminator_inputs == "codes" else "one-hot"
-    return (f"Divergence judge: {describe(evaluation.judge.settings(), evaluation.judge.name)}; categorical "
+    return (f"Divergence judge: {said}; categorical "
             f"columns as {inputs}. JS and KL levels depend on the judge: compare them only between reports with "
             "one judge.")
 
 
-def _read_extras(report: Report) -> None:
+def _read_extras(report: Report, code_versions: Sequence[str] = ()) -> None:
     config = report.out_dir / "config.toml"
     if config.is_file():
         report.config_text = config.read_text(encoding="utf-8", errors="replace")
@@ -268,7 +279,8 @@ def _read_extras(report: Report) -> None:
             stored = ResultStore(out=report.out_dir).stored_config()
             if stored is not None:  # options a stored config predates take their defaults: what it ran with
                 stored = upgrade_stored(stored)
-                report.judge = judge_line(validate(EvaluationSection, stored["evaluation"], source=meta))
+                report.judge = judge_line(validate(EvaluationSection, stored["evaluation"], source=meta),
+                                          code_versions)
         except (ValueError, KeyError, TabaugError) as exc:
             report.notes.append(f"cannot read the evaluation settings of {meta}: {exc}")
     trials = report.out_dir / "sweep" / "trials.csv"
