@@ -65,6 +65,7 @@ def test_config_is_validated_frozen_and_hashed(tmp_path):
     # stored rows keep the judge they ran with: before CODE_VERSION 0.5.0 the default had no cap
     assert judge.evaluation.judge.settings("0.4.0+g6ef4052")["max_patience_epochs"] is None
     assert judge.evaluation.judge.settings("0.5.0")["max_patience_epochs"] == 200
+    assert judge.evaluation.judge.settings("test")["max_patience_epochs"] == 200  # no version number: current
     from tabaug_ray.report.build import judge_line
     assert "at most 200 epochs" not in judge_line(judge.evaluation, ["0.4.0"])
     both = judge_line(judge.evaluation, ["0.4.0", "0.5.0+gabc"])

@@ -54,10 +54,10 @@ CHANGES: tuple[tuple[str, tuple[str, ...], str, Any], ...] = (
 )
 
 
-def _version(code_version: str) -> tuple[int, ...]:
-    """(0, 4, 0) from '0.4.0+g6ef4052'."""
-    head = code_version.split("+")[0]
-    return tuple(int(p) for p in head.split(".") if p.isdigit())
+def _version(code_version: str) -> tuple[int, ...] | None:
+    """(0, 4, 0) from '0.4.0+g6ef4052'; None when it is no version number (then the current judge applies)."""
+    parts = code_version.split("+")[0].split(".")
+    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else None
 
 
 def judge_settings(name: str = "default", overrides: Mapping[str, Any] | None = None, *,
@@ -72,7 +72,8 @@ def judge_settings(name: str = "default", overrides: Mapping[str, Any] | None = 
         raise ValueError(f"unknown judge {name!r}; expected one of {sorted(JUDGES)}")
     out = {**OPTIONAL_DEFAULTS, **JUDGES[name]}
     for since, names, key, before in CHANGES:
-        if code_version is not None and name in names and _version(code_version) < _version(since):
+        ran = _version(code_version) if code_version is not None else None
+        if ran is not None and name in names and ran < _version(since):
             out[key] = before
     for key in overrides or {}:
         if key not in SETTINGS:
