@@ -71,8 +71,8 @@ def judge_settings(name: str = "default", overrides: Mapping[str, Any] | None = 
     if name not in JUDGES:
         raise ValueError(f"unknown judge {name!r}; expected one of {sorted(JUDGES)}")
     out = {**OPTIONAL_DEFAULTS, **JUDGES[name]}
+    ran = _version(code_version) if code_version is not None else None
     for since, names, key, before in CHANGES:
-        ran = _version(code_version) if code_version is not None else None
         if ran is not None and name in names and ran < _version(since):
             out[key] = before
     for key in overrides or {}:
