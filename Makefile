@@ -35,13 +35,10 @@ DEMO_OUT ?= out/demo
 
 # The demo answers the question on bundled data (no download): VAE-BGM Low data vs AVG, DRS and two
 # baseline generators (experiments/demo.toml), then MLDA vs noise and no augmentation
-# (experiments/demo_mlda.toml); each report opens with its Verdict, also printed here.
+# (experiments/demo_mlda.toml); `tabaug demo` runs both and renders both reports in one Ray session;
+# each report opens with its Verdict, also printed here.
 demo: install
-	$(VENV)/bin/tabaug run experiments/demo.toml --out $(DEMO_OUT)/synthetic
-	$(VENV)/bin/tabaug run experiments/demo_mlda.toml --out $(DEMO_OUT)/mlda
-	$(VENV)/bin/tabaug report $(DEMO_OUT)/synthetic --compare-models --baseline vae_bgm --out $(DEMO_OUT)/report.html
-	$(VENV)/bin/tabaug report $(DEMO_OUT)/mlda --out $(DEMO_OUT)/mlda_report.html
-	@echo "reports: $(DEMO_OUT)/report.html (synthetic data), $(DEMO_OUT)/mlda_report.html (MLDA)"
+	$(VENV)/bin/tabaug demo --out $(DEMO_OUT)
 
 # Headless Chromium for the report's screenshot test (tests/test_report_screenshot.py); installed
 # only when missing (Debian / Ubuntu; sudo unless root).

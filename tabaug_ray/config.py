@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tabaug_ray.errors import TabaugError
+from tabaug_ray.evaluate.divergence import PRESETS  # the presets' one definition (imports numpy only)
 
 
 class Section(BaseModel):
@@ -126,9 +127,6 @@ class BiasSection(Section):
 
     synthetic_fit: dict[str, Any] = Field(default_factory=dict)
     maml: MAMLSection = MAMLSection()
-
-
-PRESETS: dict[str, tuple[int, int]] = {"reliable": (7500, 1000), "realistic": (100, 100)}
 
 
 class JudgeSection(Section):

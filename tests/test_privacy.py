@@ -87,6 +87,36 @@ def test_same_seed_same_readings(adult_space, readings):
     assert _report(x, names, kinds, x[2 * N_TRAIN:]) == readings["fresh"]
 
 
+def test_fast_query_counts_equal_pandas_on_anonymeters_own_queries(adult_space):
+    """`_query_counts` (numpy for simple conjunctions) counts what anonymeter's `df.query` counts, on
+    the multivariate queries it builds from records, its random queries (== != > < >= <= on numbers,
+    == != on text) and queries only pandas can parse (`.isna()`, a failing one)."""
+    from anonymeter.evaluators import singling_out_evaluator as so
+    from tabaug_ray.evaluate.attacks import _frame, _query_counts, _seeded
+
+    x, names, kinds = adult_space
+    df = _frame(x[:N_TRAIN], names, kinds)
+    with _seeded(3):
+        medians = df.median(numeric_only=True)
+        queries = [so._query_from_record(record=df.iloc[i], dtypes=df.dtypes, columns=list(so.rng.choice(
+            df.columns, size=3, replace=False)), medians=medians if i % 2 else None) for i in range(150)]
+        queries += so._random_queries(df, n_queries=300, n_cols=2)
+    def pandas_only(query):
+        try:
+            return len(df.query(query, engine="python"))
+        except Exception:
+            return None
+
+    # anonymeter's own queries take the numpy path: equal counts with pandas' parser switched off
+    expected = [pandas_only(q) for q in queries]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pd, "eval", None)
+        assert [_query_counts(q, df) for q in queries] == expected
+    assert sum(c == 1 for c in expected) >= 20  # queries that single out a row are among them
+    others = ["c0.isna()", "c0 >= 0 & c1.isna()", "not_a_column == 1", "c0 >= 'x'"]  # pandas' parser
+    assert [_query_counts(q, df) for q in others] == [pandas_only(q) for q in others] == [0, 0, None, None]
+
+
 def test_distance_is_standardised_euclidean_plus_categorical_mismatches():
     train = np.array([[0.0, 0], [2.0, 1], [4.0, 2]])  # numeric sd = sqrt(8/3); categorical codes
     a, b = np.array([[1.0, 0]]), np.array([[4.0, 2], [1.0, 0]])

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import warnings
 from typing import Iterator, Sequence
 
@@ -75,16 +76,38 @@ def _seeded(seed: int) -> Iterator[None]:
         log.setLevel(saved_level)
 
 
-_COLUMNS: dict[int, tuple[pd.DataFrame, dict]] = {}
+_COLUMNS: dict[int, tuple[pd.DataFrame, dict, dict]] = {}
+# one term of a singling-out query as anonymeter writes it: `c3>= 0.25`, `c3 != 1.5`, `c7== '1'`
+_TERM = re.compile(r"^(c\d+) ?(==|!=|>=|<=|>|<) ?(?:'([^'\\]*)'|(-?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?))$")
+_OPS = {"==": np.equal, "!=": np.not_equal, ">=": np.greater_equal, "<=": np.less_equal, ">": np.greater,
+        "<": np.less}
 
 
 def _query_counts(query: str, df: pd.DataFrame) -> int | None:
-    """anonymeter's `safe_query_counts` (`len(df.query(query, engine="python"))`) with the frame's
-    columns gathered once per frame instead of once per query (`DataFrame.query` rebuilds a Series
-    per column for every call: 43 % of singling out's time, measured); same parser and engine."""
+    """anonymeter's `safe_query_counts` (`len(df.query(query, engine="python"))`), faster, same counts.
+
+    A query that is a conjunction of simple comparisons (`c3>= 0.25 & c7== '1'`, what anonymeter's
+    multivariate and random queries are on our frames) is counted with numpy on the frame's columns
+    (the float literal parsed as Python does, the string compared as pandas does); anything else
+    (`.isna()`, quotes inside values, other syntax) goes to pandas' own parser and engine, on the
+    frame's columns gathered once per frame. `pd.eval` parsing was 60 % of singling out's time
+    (measured: 878 queries, 1.05 s of 1.24 s); counts equal pandas' (tests/test_privacy.py)."""
     held = _COLUMNS.get(id(df))
     if held is None or held[0] is not df:
-        held = _COLUMNS[id(df)] = (df, {c: df[c] for c in df.columns})
+        held = _COLUMNS[id(df)] = (df, {c: df[c] for c in df.columns}, {c: df[c].to_numpy() for c in df.columns})
+    mask = None
+    for term in query.split(" & "):
+        match = _TERM.match(term)
+        values = held[2].get(match.group(1)) if match else None
+        if values is None or (match.group(3) is None) != (values.dtype.kind == "f"):
+            mask = None
+            break
+        literal = match.group(3) if match.group(3) is not None else float(match.group(4))
+        hit = _OPS[match.group(2)](values, literal)
+        mask = hit if mask is None else mask & hit
+    else:
+        if mask is not None:
+            return int(np.count_nonzero(mask))
     try:
         return int(np.count_nonzero(np.asarray(pd.eval(query, engine="python", resolvers=(held[1],)))))
     except Exception:  # anonymeter counts a query that fails as failed (None), and so do we
