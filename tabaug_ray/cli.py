@@ -1,4 +1,4 @@
-"""`tabaug` command line: datasets | run | sweep | evaluate | report | results pack | status.
+"""`tabaug` command line: datasets | run | sweep | demo | evaluate | report | results pack | status.
 
 Each sub-command lives in the package that owns it, as a module with `add_parser(subparsers)`
 (which sets `func`) so that start-up stays fast: heavy imports happen inside the command.
