@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from conftest import tabaug_here
 from tabaug_ray.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,12 +47,11 @@ def test_example_plugin_runs_beside_the_builtins_and_is_reported(tmp_path, capsy
     assert again.returncode == 0 and "6 units planned, 6 already done" in again.stdout
 
 
-def test_demo_runs_both_experiments_and_renders_both_reports_in_one_process(tmp_path):
+def test_demo_runs_both_experiments_and_renders_both_reports_in_one_process(tmp_path, module_ray):
     """`tabaug demo` on a slice of its real configs (fold 0, run 0): both experiments' units, both
     HTML reports with their Verdict, the verdict printed (resuming is `tabaug run`'s, tested there)."""
     out = tmp_path / "demo"
-    first = _tabaug("demo", "--out", str(out), "--only", "fold=0", "--only", "run=0", "--max-cpus", "2",
-                    "--no-progress")
+    first = tabaug_here("demo", "--out", out, "--only", "fold=0", "--only", "run=0", "--no-progress")  # joins module_ray
     assert first.returncode == 0, first.stderr[-3000:]
     assert "demo: 5 units planned, 0 already done, 5 finished, 0 failed" in first.stdout
     assert "demo_mlda: 4 units planned, 0 already done, 4 finished, 0 failed" in first.stdout
@@ -67,7 +67,7 @@ def test_demo_runs_both_experiments_and_renders_both_reports_in_one_process(tmp_
 
 
 def test_demo_without_its_configs_is_a_one_line_error(tmp_path):
-    done = _tabaug("demo", "--out", str(tmp_path / "demo"), "--experiments", str(tmp_path))
+    done = _tabaug("demo", "--out", str(tmp_path / "demo"), "--experiments", str(tmp_path))  # a real exit code
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "demo.toml" in done.stderr and str(tmp_path) in done.stderr
     assert not (tmp_path / "demo").exists()  # nothing written

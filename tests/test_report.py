@@ -888,3 +888,31 @@ def test_leaderboard_of_one_preset_shows_the_pooled_wilcoxon_p(tmp_path):
     frame = render.leaderboard_table(report).frame.set_index("method")
     w = report.wilcoxon.set_index("method")
     assert frame.at["pretrain", "Wilcoxon-Holm p"] == render.format_p(w.at["pretrain", "p_holm"]) != "–"
+
+
+def test_report_plots_are_palette_pngs_that_look_like_the_full_colour_render():
+    """figure_png stores 256-colour palette PNGs (results/ stays small in git): same size, pixels within
+    a few levels of matplotlib's own RGBA render, fewer bytes, the same bytes twice."""
+    import io
+
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    from tabaug_ray.report.plots import DPI, figure_png
+
+    fig = Figure(figsize=(6, 3), layout="constrained")
+    ax = fig.subplots()
+    x = np.linspace(0, 6, 200)
+    for k in range(6):
+        ax.plot(x, np.sin(x + k), label=f"method {k}")
+    ax.errorbar(range(6), np.arange(6) / 6, yerr=0.1, fmt="o")
+    ax.legend(fontsize=7)
+    ax.set_title("gain over the baseline")
+    raw = io.BytesIO()
+    fig.savefig(raw, format="png", dpi=DPI, bbox_inches="tight")
+    png = figure_png(fig)
+    full, small = Image.open(io.BytesIO(raw.getvalue())).convert("RGB"), Image.open(io.BytesIO(png))
+    assert small.mode == "P" and small.size == full.size
+    diff = np.abs(np.asarray(small.convert("RGB"), dtype=int) - np.asarray(full, dtype=int))
+    assert diff.mean() < 1.0 and np.quantile(diff, 0.999) < 40  # anti-aliased edges move a little, nothing else
+    assert len(png) < 0.8 * len(raw.getvalue()) and figure_png(fig) == png

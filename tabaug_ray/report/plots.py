@@ -42,13 +42,28 @@ class Plot:
 
 
 def figure_png(fig) -> bytes:
-    """Render a matplotlib Figure to PNG bytes with the Agg canvas."""
+    """Render a matplotlib Figure to PNG bytes with the Agg canvas, as a 256-colour palette PNG."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
-    return buf.getvalue()
+    return palette_png(buf.getvalue())
+
+
+def palette_png(png: bytes) -> bytes:
+    """The same image with its colours reduced to a 256-colour palette (Pillow, median cut, no
+    dithering): a report's plots are a few flat colours plus anti-aliased edges, so it looks the same
+    at 2.1-2.7x fewer bytes (measured on the committed reports: 709 -> 270 KB for the MLDA suite's
+    per-dataset RMSE grid, 91 -> 34 KB for a fidelity-versus-privacy plot), which keeps results/ in git
+    small. Deterministic: the same figure gives the same bytes."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")  # savefig's background is opaque white
+    out = io.BytesIO()
+    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+        out, format="PNG", optimize=True)
+    return out.getvalue()
 
 
 def _figure(width: float, height: float):
