@@ -101,6 +101,7 @@ def test_fast_query_counts_equal_pandas_on_anonymeters_own_queries(adult_space):
         queries = [so._query_from_record(record=df.iloc[i], dtypes=df.dtypes, columns=list(so.rng.choice(
             df.columns, size=3, replace=False)), medians=medians if i % 2 else None) for i in range(150)]
         queries += so._random_queries(df, n_queries=300, n_cols=2)
+
     def pandas_only(query):
         try:
             return len(df.query(query, engine="python"))

@@ -13,18 +13,25 @@ from tabaug_ray.errors import TabaugError, warn
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="experiment TOML file")
     parser.add_argument("--out", required=True, help="output directory (results, report inputs, artifacts)")
-    parser.add_argument("--data-dir", default=None, help="folder with MANIFEST.tsv (default: $TABAUG_DATA_DIR)")
     parser.add_argument("--address", default=None, help="join a Ray cluster: 'auto' or 'ray://host:port'")
+    _local(parser)
+
+
+def _local(parser: argparse.ArgumentParser) -> None:
+    """The options of `run`, `sweep` and `demo` that `demo` passes on to each of its runs."""
+    parser.add_argument("--data-dir", default=None, help="folder with MANIFEST.tsv (default: $TABAUG_DATA_DIR)")
     parser.add_argument("--max-cpus", type=int, default=None, help="cap the CPUs of a local Ray")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+ONLY_HELP = ("run a slice of the grid (dataset, fold, run, scenario or model; repeatable), e.g. --only fold=0 "
+             "--only run=0,1: same keys and results directory as the whole experiment")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     run = subparsers.add_parser("run", help="run an experiment (resumes: finished units are skipped)")
     _common(run)
-    run.add_argument("--only", action="append", default=[], metavar="FIELD=V1,V2",
-                     help="run a slice of the grid (dataset, fold, run, scenario or model; repeatable), e.g. --only fold=0 "
-                          "--only run=0,1: same keys and results directory as the whole experiment")
+    run.add_argument("--only", action="append", default=[], metavar="FIELD=V1,V2", help=ONLY_HELP)
     run.add_argument("--reuse", action="append", default=[], metavar="DIR",
                      help="copy in the units another run directory finished with the same keys (e.g. the "
                           "teachers and MLP students of a run without the AutoGluon student) instead of "
@@ -37,11 +44,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--out", default="out/demo", help="output directory (default out/demo)")
     demo.add_argument("--experiments", default=None, metavar="DIR",
                       help="folder with demo.toml and demo_mlda.toml (default: the clone's experiments/)")
-    demo.add_argument("--data-dir", default=None, help="folder with MANIFEST.tsv (default: $TABAUG_DATA_DIR)")
-    demo.add_argument("--max-cpus", type=int, default=None, help="cap the CPUs of the local Ray")
-    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _local(demo)
     demo.add_argument("--only", action="append", default=[], metavar="FIELD=V1,V2",
-                      help="a slice of both grids, as `tabaug run --only` (e.g. fold=0 for a first look)")
+                      help=ONLY_HELP + "; applied to both demo grids")
     demo.set_defaults(func=demo_command)
 
 
@@ -159,8 +164,7 @@ def demo_command(args: argparse.Namespace) -> int:
     from tabaug_ray.cli import main
 
     folder = Path(args.experiments) if args.experiments else Path(__file__).resolve().parents[2] / "experiments"
-    configs = [folder / name for name, *_ in DEMO_STEPS]
-    missing = [str(c) for c in configs if not c.is_file()]
+    missing = [str(folder / name) for name, *_ in DEMO_STEPS if not (folder / name).is_file()]
     if missing:
         raise TabaugError(f"--experiments {folder}: no {', '.join(missing)} (run from a clone or pass --experiments)")
     check_cpus(args.max_cpus)
@@ -169,8 +173,8 @@ def demo_command(args: argparse.Namespace) -> int:
               *(["--max-cpus", str(args.max_cpus)] if args.max_cpus else []),
               *(["--no-progress"] if args.no_progress else []), *(f"--only={o}" for o in args.only)]
     out = Path(args.out)
-    for config, (_, run_dir, _, _) in zip(configs, DEMO_STEPS):
-        code = main(["run", str(config), "--out", str(out / run_dir), *common])
+    for name, run_dir, _, _ in DEMO_STEPS:
+        code = main(["run", str(folder / name), "--out", str(out / run_dir), *common])
         if code:
             return code
     for _, run_dir, report, options in DEMO_STEPS:

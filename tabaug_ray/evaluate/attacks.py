@@ -96,18 +96,16 @@ def _query_counts(query: str, df: pd.DataFrame) -> int | None:
     if held is None or held[0] is not df:
         held = _COLUMNS[id(df)] = (df, {c: df[c] for c in df.columns}, {c: df[c].to_numpy() for c in df.columns})
     mask = None
-    for term in query.split(" & "):
+    for term in query.split(" & "):  # at least one term: the loop sets `mask` unless it breaks
         match = _TERM.match(term)
         values = held[2].get(match.group(1)) if match else None
         if values is None or (match.group(3) is None) != (values.dtype.kind == "f"):
-            mask = None
             break
         literal = match.group(3) if match.group(3) is not None else float(match.group(4))
         hit = _OPS[match.group(2)](values, literal)
         mask = hit if mask is None else mask & hit
     else:
-        if mask is not None:
-            return int(np.count_nonzero(mask))
+        return int(np.count_nonzero(mask))
     try:
         return int(np.count_nonzero(np.asarray(pd.eval(query, engine="python", resolvers=(held[1],)))))
     except Exception:  # anonymeter counts a query that fails as failed (None), and so do we
