@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # they start (imports, ray.init ~7 s, cold workers); measured 1,460 -> 1,250 s on 2 cores
 TEST_WORKERS ?= 2
 
-.PHONY: install chromium demo test bench clean
+.PHONY: install chromium demo test bench results-reports check-results clean
 
 install: $(EDITABLE_STAMP)
 
@@ -52,6 +52,14 @@ test: install chromium
 
 bench: install
 	for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+# Every committed report re-rendered from its packed table (results-reports) or checked byte for
+# byte against a fresh render in a scratch copy (check-results; ~3 min on 2 cores).
+results-reports: install
+	$(PY) scripts/results_reports.py
+
+check-results: install
+	$(PY) scripts/results_reports.py --check
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 
 from tabaug_ray.report.aggregate import natural_key
 from tabaug_ray.report.plots import _colors, _figure
