@@ -54,7 +54,7 @@ bench: install
 	for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 # Every committed report re-rendered from its packed table (results-reports) or checked byte for
-# byte against a fresh render in a scratch copy (check-results; ~3 min on 2 cores).
+# byte against a fresh render in a scratch copy (check-results).
 results-reports: install
 	$(PY) scripts/results_reports.py
 

@@ -5,8 +5,8 @@
 
 `make check-results` runs the check: every committed report must be what today's report code
 renders from the committed pack (report.md and every plot byte for byte, no plot missing or left
-over). The options of each directory's report are defined here, once (README's rebuild loop calls
-this script).
+over). The options of each directory's report are defined here, once (`make results-reports`
+rebuilds with them).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import argparse
 import contextlib
 import filecmp
 import io
-import os
 import shutil
 import sys
 import tempfile
@@ -36,22 +35,18 @@ def report_options(name: str) -> list[str]:
 
 def render(base: Path, rel: str, *, quiet: bool = False) -> int:
     """`tabaug report <rel>` run from `base` (the report names its directory as given: the committed
-    reports say results/<name>, so a scratch render must too)."""
+    reports say results/<name>, so a scratch render must too); `quiet` swallows the report's output."""
     from tabaug_ray.cli import main
 
-    here = Path.cwd()
-    os.chdir(base)
-    try:
-        if quiet:  # the check prints one line per directory, not the reports' own output
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                return main(["report", rel, "--out", f"{rel}/report.md", *report_options(Path(rel).name)])
+    silence = (contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO())) if quiet else ()
+    with contextlib.chdir(base), contextlib.ExitStack() as stack:
+        for context in silence:
+            stack.enter_context(context)
         return main(["report", rel, "--out", f"{rel}/report.md", *report_options(Path(rel).name)])
-    finally:
-        os.chdir(here)
 
 
 def differences(committed: Path, rendered: Path) -> list[str]:
-    """What differs between a committed report and a fresh render of it (file names, one per line)."""
+    """What differs between a committed report and a fresh render of it (one line per file)."""
     out = []
     names = {p.name for p in (committed / PLOTS).glob("*.png")} | {p.name for p in (rendered / PLOTS).glob("*.png")}
     for rel in ["report.md", *(f"{PLOTS}/{n}" for n in sorted(names))]:
@@ -63,43 +58,40 @@ def differences(committed: Path, rendered: Path) -> list[str]:
     return out
 
 
+def check(directory: Path) -> list[str]:
+    """Render `directory`'s pack into a scratch copy at the same relative path; what differs."""
+    rel = f"{directory.parent.name}/{directory.name}"
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copytree(directory, Path(tmp) / rel, ignore=shutil.ignore_patterns("report*"))
+        try:
+            code = render(Path(tmp), rel, quiet=True)
+        except Exception as exc:  # a crash in the report code: name it, check the others
+            code = f"{type(exc).__name__}: {exc}"
+        return [f"{directory}: tabaug report failed ({code})"] if code else differences(directory, Path(tmp) / rel)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="render into a scratch copy and compare; change nothing")
     parser.add_argument("--results", default=str(ROOT / "results"), help="the results folder (default: results/)")
-    parser.add_argument("names", nargs="*", help="only these directories of the results folder")
+    parser.add_argument("names", nargs="*", help="only these directories of the results folder (a new one too)")
     args = parser.parse_args(argv)
-    dirs = sorted(p for p in Path(args.results).resolve().iterdir() if ((p / "report.md").is_file() or p.name in args.names)
-                  and (not args.names or p.name in args.names))
+    dirs = sorted(p for p in Path(args.results).resolve().iterdir()
+                  if (p.name in args.names if args.names else (p / "report.md").is_file()))
     if not dirs:
         print(f"{args.results}: no directory with a report.md", file=sys.stderr)
         return 2
-    problems, failed = [], set()
+    if not args.check:
+        return 1 if any(render(d.parent.parent, f"{d.parent.name}/{d.name}") for d in dirs) else 0
+    problems = {}
     for directory in dirs:
-        if not args.check:
-            if render(directory.parent.parent, f"{directory.parent.name}/{directory.name}"):
-                return 1
-            continue
-        with tempfile.TemporaryDirectory() as tmp:
-            copy = Path(tmp) / directory.parent.name / directory.name
-            shutil.copytree(directory, copy, ignore=shutil.ignore_patterns("report*"))
-            try:
-                code = render(Path(tmp), f"{directory.parent.name}/{directory.name}", quiet=True)
-            except Exception as exc:  # a crash in the report code: name it, check the others
-                code = f"{type(exc).__name__}: {exc}"
-            if code:
-                problems.append(f"{directory}: tabaug report failed ({code})")
-                failed.add(directory.name)
-                continue
-            found = differences(directory, copy)
-        problems += found
-        failed |= {directory.name} if found else set()
+        problems[directory.name] = found = check(directory)
         print(f"{directory.name}: {'OK' if not found else f'{len(found)} difference(s)'}", flush=True)
-    for line in problems:
+    for line in (line for found in problems.values() for line in found):
         print(line, file=sys.stderr)
-    if args.check:
-        print(f"{len(dirs) - len(failed)} of {len(dirs)} reports re-render byte for byte from their packed tables")
-    return 1 if problems else 0
+    failed = sum(1 for found in problems.values() if found)
+    print(f"{len(dirs) - failed} of {len(dirs)} reports re-render byte for byte from their packed tables")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
