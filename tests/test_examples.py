@@ -58,7 +58,7 @@ def test_demo_runs_both_experiments_and_renders_both_reports_in_one_process(tmp_
     synthetic, mlda = pd.read_parquet(out / "synthetic" / "results"), pd.read_parquet(out / "mlda" / "results")
     assert set(zip(synthetic.model, synthetic.scenario)) == {
         ("vae_bgm", "low_data"), ("vae_bgm", "avg"), ("vae_bgm", "drs"), ("gaussian_copula", "low_data"),
-        ("independent", "low_data")}
+        ("arf", "low_data")}
     assert {"none", "noise", "mlda"} <= set(mlda.scenario)
     for report in ("report.html", "mlda_report.html"):
         assert "Verdict" in (out / report).read_text()
