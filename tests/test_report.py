@@ -783,6 +783,26 @@ def test_one_dataset_verdict_is_a_sentence_with_the_tables_numbers(tmp_path):
     assert not any("of 1 dataset" in x for x in verdict_lines(report))
 
 
+def test_verdict_gives_no_relative_gain_off_a_ratio_scale(tmp_path):
+    """A JS read below zero (estimation error) or a negative R2 has no meaningful relative change: the
+    verdict prints the absolute gain and "–" there, and the relative gain where both means are > 0."""
+    from tabaug_ray.report.sections import verdict_lines
+
+    rows = inductive_bias_rows(datasets=("adult",), with_failed=False)
+    for r in rows:  # JS shifted to about -0.05 (low_data) and -0.15 (pretrain): the same gains
+        if r["metric"] == "js":
+            r["value"] -= 0.45
+    report = build_report(write_parts(tmp_path, rows), with_plots=False)
+    v = report.verdict.set_index("metric")
+    assert v.loc["js", "baseline_mean"] < 0 and np.isnan(v.loc["js", "rel_gain"])
+    assert v.loc["js", "gain"] > 0.09 and v.loc["js", "significant"]
+    assert v.loc["accuracy", "rel_gain"] == pytest.approx(v.loc["accuracy", "gain"] / v.loc["accuracy", "baseline_mean"])
+    lines = verdict_lines(report)
+    js = next(x for x in lines if x.startswith("js · vae_bgm · adult: "))
+    accuracy = next(x for x in lines if x.startswith("accuracy · vae_bgm · adult: "))
+    assert "] (–); better than low_data, significant" in js and "] (+" in accuracy
+
+
 def test_verdict_says_too_few_pairs_instead_of_a_p_value(tmp_path):
     rows = inductive_bias_rows(datasets=("adult",), folds=2, runs=1, with_failed=False)
     report = build_report(write_parts(tmp_path, rows), with_plots=False)

@@ -124,7 +124,9 @@ def method_gains(df: pd.DataFrame, metrics: Sequence[str], baseline: str, pair_s
                 base = float(p["baseline_value"].mean())
                 mean, lo, hi = mean_ci(gain)
                 p_value, why = wilcoxon_p(gain, alpha)
-                scale = abs(base) if base else np.nan
+                # A relative gain only on a ratio scale: with a baseline or a method mean <= 0 (a JS read
+                # below 0 by estimation error, a negative R2) "+965 %" said nothing; there it is "–".
+                scale = base if base > 0 and p["value"].mean() > 0 else np.nan
                 cands.append(dict(metric=metric, dataset=info["dataset"], group=_label({c: info[c] for c in group}),
                                   model=info["model"], method=method, n_pairs=len(p), baseline_mean=base,
                                   mean=float(p["value"].mean()), gain=mean, ci_low=lo, ci_high=hi,
