@@ -7,7 +7,7 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
-CODE_VERSION = "0.5.0"  # 0.5.0: the default judge waits at most 200 epochs (realistic preset; judges.JUDGES); 0.4.0: the Gaussian copula refits degenerate marginals; 0.3.0: new default divergence judge (judges.JUDGES["default"]); 0.2.0: categorical codes scaled to [0, 1] at the encoder input
+CODE_VERSION = "0.6.0"  # 0.6.0: Platt calibration of the judge with smoothed targets (finite on separable validation rows; divergence.platt_scale); 0.5.0: the default judge waits at most 200 epochs (realistic preset; judges.JUDGES); 0.4.0: the Gaussian copula refits degenerate marginals; 0.3.0: new default divergence judge (judges.JUDGES["default"]); 0.2.0: categorical codes scaled to [0, 1] at the encoder input
 
 
 @lru_cache(maxsize=1)

@@ -422,23 +422,42 @@ def nwj_loss(logits, target):
     return -(e_p + 1.0 - e_q)
 
 
-def platt_scale(z, y, *, iters: int = 25):
-    """Per copy, the slope a and offset b minimising the BCE of a·z + b on (z, y) (Newton's method).
+def platt_scale(z, y, *, iters: int = 50):
+    """Per copy, the slope a and offset b minimising the BCE of a·z + b on (z, y) against Platt's
+    smoothed targets (Platt 1999, as scikit-learn's sigmoid calibration: (n₊ + 1) / (n₊ + 2) for
+    label 1, 1 / (n₋ + 2) for label 0), by Newton's method with step halving.
 
+    The smoothed targets keep the minimum finite: with the raw 0/1 labels a validation split that
+    the discriminator separates perfectly has no minimiser, and plain Newton drove the slope to
+    ~1e9 (Letter, reliable preset: KL read 3e10 nats and JS -0.57 bits on 1 repeat in 5; 0.3.0-0.5.0).
     z, y: (C, n) float64 tensors (logits, labels 0/1). Returns two (C,) tensors.
     """
     import torch
 
-    c = z.shape[0]
+    c, n = z.shape
+    n_pos = y.sum(dim=1, keepdim=True)
+    t = torch.where(y > 0.5, (n_pos + 1) / (n_pos + 2), 1 / (n - n_pos + 2))
+    feats = torch.stack([z, torch.ones_like(z)], dim=-1)  # (C, n, 2)
+
+    def loss(theta):
+        s = (feats * theta[:, None, :]).sum(-1)
+        return torch.nn.functional.binary_cross_entropy_with_logits(s, t, reduction="none").mean(dim=1)
+
     theta = torch.zeros(c, 2, dtype=torch.float64)
     theta[:, 0] = 1.0
-    feats = torch.stack([z, torch.ones_like(z)], dim=-1)  # (C, n, 2)
-    n = z.shape[1]
+    current = loss(theta)
     for _ in range(iters):
         p = torch.sigmoid((feats * theta[:, None, :]).sum(-1))
-        grad = (feats * (p - y)[..., None]).sum(1) / n
+        grad = (feats * (p - t)[..., None]).sum(1) / n
         w = (p * (1 - p))[..., None, None]
-        hess = (feats[..., :, None] * feats[..., None, :] * w).sum(1) / n
-        hess = hess + 1e-9 * torch.eye(2, dtype=torch.float64)
-        theta = theta - torch.linalg.solve(hess, grad)
+        hess = (feats[..., :, None] * feats[..., None, :] * w).sum(1) / n + 1e-9 * torch.eye(2, dtype=torch.float64)
+        step = torch.linalg.solve(hess, grad)
+        scale = torch.ones(c, 1, dtype=torch.float64)
+        for _ in range(30):  # halve each copy's step until its loss does not rise
+            trial = loss(theta - scale * step)
+            worse = trial > current + 1e-12
+            if not worse.any():
+                break
+            scale = torch.where(worse[:, None], scale / 2, scale)
+        theta, current = theta - scale * step, loss(theta - scale * step)
     return theta[:, 0], theta[:, 1]
