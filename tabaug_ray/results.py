@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from tabaug_ray.errors import TabaugError, warn
 from tabaug_ray.storage import Storage
-from tabaug_ray.version import code_version_label
+from tabaug_ray.version import code_version_label, version_tuple
 
 if TYPE_CHECKING:
     from tabaug_ray.config import ExperimentConfig
@@ -53,6 +53,31 @@ PACK_META = b"tabaug_pack"  # footer key: JSON {"units": {unit_key: rows}}
 
 def is_pack(name: str) -> bool:
     return name.startswith(PACK_PREFIX) and name.endswith(SUFFIX)
+
+
+IDENTITY = tuple(c for c in COLUMNS if c not in ("value", "unit_key", "seconds", "code_version", "seed", "status",
+                                                  "message"))
+"""What a row measures (experiment, dataset, fold, run, scenario, model, metric, n, m, l, repeat, preset and
+the MLDA settings): two rows with the same identity from different CODE_VERSIONs are the same number
+computed by different code."""
+
+
+def drop_superseded(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows of `df` that no newer CODE_VERSION recomputed, and one row per unit left out
+    (unit_key, code_version, the version that superseded it).
+
+    A run resumed after a CODE_VERSION bump recomputes its units under new keys beside the old
+    parts (nothing is deleted); reading both would average old and new numbers of one cell. A unit
+    is left out when a newer version holds any of its rows' identities (it was recomputed)."""
+    labels = df["code_version"].astype(str)
+    rank = labels.map(lambda v: sum(x * 1000 ** (3 - i) for i, x in enumerate((version_tuple(v) or ())[:4])))
+    ident = [df[c] for c in IDENTITY if c in df.columns]
+    newest = rank.groupby(ident, dropna=False, sort=False).transform("max")
+    old = (rank < newest).to_numpy()
+    by = labels.groupby(rank).first()  # a label of each version, to name what superseded a unit
+    gone = pd.DataFrame({"unit_key": df["unit_key"], "code_version": labels, "by": newest.map(by)})[old]
+    gone = gone.drop_duplicates("unit_key").reset_index(drop=True)
+    return df[~df["unit_key"].isin(gone["unit_key"])], gone
 
 
 def make_record(config: "ExperimentConfig", unit: "Unit", *, scenario: str, model: str, metric: str, value: float,

@@ -19,3 +19,9 @@ def code_version_label() -> str:
     except (OSError, subprocess.SubprocessError):
         commit = ""
     return f"{CODE_VERSION}+g{commit}" if commit else CODE_VERSION
+
+
+def version_tuple(label: str) -> tuple[int, ...] | None:
+    """(0, 4, 0) from '0.4.0+g6ef4052'; None when it is no version number."""
+    parts = str(label).split("+")[0].split(".")
+    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else None

@@ -936,3 +936,26 @@ def test_report_plots_are_palette_pngs_that_look_like_the_full_colour_render():
     diff = np.abs(np.asarray(small.convert("RGB"), dtype=int) - np.asarray(full, dtype=int))
     assert diff.mean() < 1.0 and np.quantile(diff, 0.999) < 40  # anti-aliased edges move a little, nothing else
     assert len(png) < 0.8 * len(raw.getvalue()) and figure_png(fig) == png
+
+
+def test_units_recomputed_by_a_newer_code_version_are_left_out(tmp_path):
+    """A run resumed after a CODE_VERSION bump holds old and new units of the same cells: the report
+    reads the newest (old numbers are not averaged in), says how many it left out, and the store
+    keeps every part."""
+    from tabaug_ray.results import drop_superseded
+
+    rows = [dict(r, code_version="0.4.0+gabc")
+            for r in inductive_bias_rows(datasets=("adult",), folds=3, runs=2, with_failed=False)]
+    newer = [dict(r, code_version="0.6.0+gdef", unit_key=r["unit_key"] + "-new", value=r["value"] + 1.0)
+             for r in rows if r["scenario"] == "pretrain"]
+    out = write_parts(tmp_path, rows + newer)
+    kept, gone = drop_superseded(pd.read_parquet(out / "results"))
+    assert set(gone["unit_key"]) == {r["unit_key"] for r in rows if r["scenario"] == "pretrain"}
+    assert len(gone) == 6 and set(gone["by"]) == {"0.6.0+gdef"}
+    assert len(kept) == len(rows) and (kept["unit_key"].str.endswith("-new") == (kept["scenario"] == "pretrain")).all()
+    report = build_report(out, with_plots=False)
+    cell = report.summary.set_index(["scenario", "metric"]).loc[("pretrain", "js")]
+    expected = np.mean([r["value"] for r in newer if r["metric"] == "js"])
+    assert cell["mean"] == pytest.approx(expected) and cell["count"] == 6
+    assert "6 unit(s) of 0.4.0 (superseded by 0.6.0)" in " ".join(report.notes)
+    assert len(list((out / "results").glob("*.parquet"))) == 5 * 6 + 6  # nothing deleted

@@ -22,6 +22,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from tabaug_ray.version import version_tuple
+
 JUDGES: dict[str, dict[str, Any]] = {
     "default": {"lr": 1e-3, "batch_size": 512, "max_epochs": 1_000, "patience_steps": 600, "dropout": 0.1,
                 "calibrate": True, "full_batch": False, "resplit": True, "max_patience_epochs": 200},
@@ -54,12 +56,6 @@ CHANGES: tuple[tuple[str, tuple[str, ...], str, Any], ...] = (
 )
 
 
-def _version(code_version: str) -> tuple[int, ...] | None:
-    """(0, 4, 0) from '0.4.0+g6ef4052'; None when it is no version number (then the current judge applies)."""
-    parts = code_version.split("+")[0].split(".")
-    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else None
-
-
 def judge_settings(name: str = "default", overrides: Mapping[str, Any] | None = None, *,
                    code_version: str | None = None) -> dict[str, Any]:
     """The settings of judge `name` with `overrides` (None values ignored) applied; with
@@ -71,9 +67,9 @@ def judge_settings(name: str = "default", overrides: Mapping[str, Any] | None = 
     if name not in JUDGES:
         raise ValueError(f"unknown judge {name!r}; expected one of {sorted(JUDGES)}")
     out = {**OPTIONAL_DEFAULTS, **JUDGES[name]}
-    ran = _version(code_version) if code_version is not None else None
+    ran = version_tuple(code_version) if code_version is not None else None
     for since, names, key, before in CHANGES:
-        if ran is not None and name in names and ran < _version(since):
+        if ran is not None and name in names and ran < version_tuple(since):
             out[key] = before
     for key in overrides or {}:
         if key not in SETTINGS:

@@ -12,7 +12,7 @@ import pandas as pd
 from tabaug_ray.config import EvaluationSection, upgrade_stored, validate
 from tabaug_ray.errors import TabaugError
 from tabaug_ray.progress import read_progress
-from tabaug_ray.results import ResultStore
+from tabaug_ray.results import ResultStore, drop_superseded
 from tabaug_ray.report import aggregate as agg
 from tabaug_ray.report import plots as P
 from tabaug_ray.report import privacy as RP
@@ -102,6 +102,7 @@ def build_report(
     """
     out_dir = Path(out_dir)
     df, bad_parts = agg.load_checked(out_dir)
+    df, superseded = drop_superseded(df)
     if compare_models:
         scenario = df["scenario"].astype(str)
         method = df["model"].astype(str).where(scenario == "low_data", df["model"].astype(str) + "+" + scenario)
@@ -151,6 +152,11 @@ def build_report(
     )
     report.coverage = read_progress(out_dir).coverage_line()
     report.notes += selected_notes
+    if len(superseded):
+        counts = superseded.assign(**{c: superseded[c].str.split("+").str[0] for c in ("code_version", "by")}
+                                   ).groupby(["code_version", "by"], sort=True).size()
+        report.notes.append("recomputed by a newer CODE_VERSION, so left out: " + "; ".join(
+            f"{n} unit(s) of {old} (superseded by {by})" for (old, by), n in counts.items()))
     if bad_parts:
         report.notes.append(f"{len(bad_parts)} result part(s) unreadable, left out: "
                             + "; ".join(f"{p.name} ({p.reason})" for p in bad_parts))
